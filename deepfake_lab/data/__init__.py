@@ -1,0 +1,1 @@
+"""Data: SynthFaces (procedural labelled faces) and, later, real facesets."""

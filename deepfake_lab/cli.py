@@ -1,0 +1,162 @@
+"""The ``deepfake-lab`` command line.
+
+    deepfake-lab render --identity boris --yaw 30 --smile 0.8 -o boris.png
+    deepfake-lab render --grid -o synthfaces.png
+    deepfake-lab schema [--json]
+
+Attribute flags are generated from the attribute schema (``--yaw``, ``--mouth-open``,
+``--hair-length`` ...), so the CLI can never disagree with it.  ``--set NAME=VALUE`` takes
+any attribute by its schema name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .attributes import SYNTHFACES_SCHEMA, AttributeValueError
+
+SCHEMA = SYNTHFACES_SCHEMA
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_attribute_flags(parser: argparse.ArgumentParser) -> None:
+    for group in ("pose", "expression", "identity"):
+        title = {"pose": "pose (degrees)", "expression": "expression",
+                 "identity": "identity sliders (override the chosen --identity)"}[group]
+        g = parser.add_argument_group(title)
+        for a in getattr(SCHEMA, group):
+            g.add_argument(_flag(a.name), dest=a.name, type=float, default=None,
+                           metavar="V",
+                           help=f"{a.description}; range [{a.low:g}, {a.high:g}], "
+                                f"default {a.default:g}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepfake-lab",
+        description="A teaching-first lab for face swapping.",
+    )
+    parser.add_argument("--version", action="version", version=f"deepfake-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser(
+        "render", allow_abbrev=False,
+        usage="deepfake-lab render [--identity NAME|SEED] [--ATTRIBUTE V ...] [--grid] [-o FILE]",
+        help="render SynthFaces (one face, or a grid of identities x poses x expressions)",
+        description="Render SynthFaces: procedural faces with exact attribute labels.",
+    )
+    r.add_argument("--identity", default="ada",
+                   help="a catalogue name (ada, boris, ...) or an integer seed for a random "
+                        "person (default: ada)")
+    r.add_argument("--size", type=int, default=None,
+                   help="image side in pixels (default: 256 for one face, 96 for a grid)")
+    r.add_argument("--scene", choices=("neutral", "random"), default="neutral",
+                   help="lighting and background: neutral (default) or random from --seed")
+    r.add_argument("--seed", type=int, default=0, help="seed for --scene random")
+    r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="set any attribute by its schema name (repeatable)")
+    r.add_argument("--grid", action="store_true",
+                   help="a contact sheet: catalogue identities x poses x expressions")
+    r.add_argument("--identities", default=None,
+                   help="comma-separated identities for --grid rows (names or seeds)")
+    r.add_argument("-o", "--output", default="synthfaces.png", help="output image file")
+    _add_attribute_flags(r)
+
+    s = sub.add_parser("schema", help="print the attribute schema")
+    s.add_argument("--json", action="store_true", help="machine-readable JSON")
+    parser.set_defaults(subparsers={"render": r, "schema": s})
+    return parser
+
+
+def _attribute_values(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    values = {a.name: getattr(args, a.name) for a in SCHEMA.attributes
+              if getattr(args, a.name) is not None}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set expects NAME=VALUE, got {item!r}")
+        try:
+            values[name.strip()] = float(value)
+        except ValueError:
+            parser.error(f"--set {name}: {value!r} is not a number")
+    try:
+        SCHEMA.validate(values)
+    except AttributeValueError as e:
+        parser.error(str(e))
+    return values
+
+
+def _identity_arg(text: str) -> str | int:
+    return int(text) if text.strip().lstrip("-").isdigit() else text.strip()
+
+
+def cmd_render(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .data import synthfaces
+    from .images import labelled_sheet, save_image
+
+    values = _attribute_values(args, parser)
+    try:
+        if args.grid:
+            size = args.size or 96
+            idents = ([_identity_arg(t) for t in args.identities.split(",") if t.strip()]
+                      if args.identities else synthfaces.catalogue_names())
+            views = {k: {**v, **values} for k, v in synthfaces.GRID_VIEWS.items()}
+            images = synthfaces.render_grid(idents, views, size=size, scene=args.scene,
+                                            seed=args.seed)
+            sheet = labelled_sheet(images, len(views), [str(i) for i in idents], list(views))
+            path = save_image(sheet, args.output)
+        else:
+            size = args.size or 256
+            img = synthfaces.render_one(_identity_arg(args.identity), size=size,
+                                        scene=args.scene, seed=args.seed, **values)
+            path = save_image(img, args.output)
+    except (KeyError, ValueError) as e:
+        parser.error(str(e).strip("\"'"))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(SCHEMA.dumps() if args.json else SCHEMA.table())
+    return 0
+
+
+def _suggest_unknown(argv: Sequence[str], parser: argparse.ArgumentParser) -> None:
+    """Turn argparse's 'unrecognized arguments' into a hint about attribute names."""
+    known = {_flag(a.name) for a in SCHEMA.attributes}
+    for tok in argv:
+        if tok.startswith("--") and "=" not in tok:
+            flag = tok.split("=")[0]
+            if flag not in known and flag.lstrip("-").replace("-", "_") not in {
+                    "identity", "size", "scene", "seed", "set", "grid", "identities", "output",
+                    "help", "version", "json"}:
+                close = difflib.get_close_matches(flag, sorted(known), n=3, cutoff=0.6)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                parser.error(f"unknown option or attribute {flag}{hint} "
+                             f"(see 'deepfake-lab schema' for all attributes)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    render_parser = parser.get_default("subparsers")["render"]
+    if argv and argv[0] == "render":
+        _suggest_unknown(argv[1:], render_parser)
+    args = parser.parse_args(argv)
+    if args.command == "render":
+        return cmd_render(args, render_parser)
+    if args.command == "schema":
+        return cmd_schema(args)
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -363,6 +363,37 @@ def _ramp(d: torch.Tensor, w: float) -> torch.Tensor:
     return (d * (1.0 / w) + 0.5).clamp_(0.0, 1.0)
 
 
+def ellipsoid_depth_coefficients(C: torch.Tensor,
+                                 M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel depth of ellipsoids under an orthographic camera, as polynomial coefficients.
+
+    An ellipsoid is ``{q : (q - C)^T M (q - C) = 1}`` (``M`` symmetric positive definite).
+    Along the viewing ray through pixel ``(x, y)`` write ``w = z - C_z``; then
+
+        m33 w^2 + 2 w beta + gamma = 0,
+        beta  = m13 (x - C_x) + m23 (y - C_y)                      (linear in x, y)
+        gamma = m11 (x - C_x)^2 + 2 m12 (x - C_x)(y - C_y) + m22 (y - C_y)^2 - 1
+
+    so ``w = (-beta +- sqrt(disc)) / m33`` with ``disc = beta^2 - m33 gamma``, a quadratic
+    in ``x, y``.  The ray hits the ellipsoid iff ``disc > 0``; ``+`` is the surface facing
+    the camera (at +z).  Returns the coefficients of ``disc`` and ``beta`` on the monomials
+    ``[1, x, y, x^2, xy, y^2]``: ``(..., 6)`` each, for ``C (..., 3)`` and ``M (..., 3, 3)``.
+    A matmul with the monomials of every pixel then evaluates all of them at once.
+    """
+    m11, m12, m13 = M[..., 0, 0], M[..., 0, 1], M[..., 0, 2]
+    m22, m23, m33 = M[..., 1, 1], M[..., 1, 2], M[..., 2, 2]
+    cx, cy = C[..., 0], C[..., 1]
+    b0, bx, by = -(m13 * cx + m23 * cy), m13, m23  # beta = b0 + bx x + by y
+    g0 = m11 * cx * cx + 2 * m12 * cx * cy + m22 * cy * cy - 1  # gamma's coefficients
+    gx, gy = -2 * (m11 * cx + m12 * cy), -2 * (m12 * cx + m22 * cy)
+    disc = torch.stack([b0 * b0 - m33 * g0, 2 * b0 * bx - m33 * gx, 2 * b0 * by - m33 * gy,
+                        bx * bx - m33 * m11, 2 * bx * by - 2 * m33 * m12,
+                        by * by - m33 * m22], -1)
+    zero = torch.zeros_like(b0)
+    beta = torch.stack([b0, bx, by, zero, zero, zero], -1)
+    return disc, beta
+
+
 def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     """Render ``B`` faces from physical-unit attributes ``(B, dim)``."""
     B = phys.shape[0]
@@ -430,18 +461,8 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     M = Rk @ torch.diag_embed(radii.pow(-2)) @ Rk.transpose(-1, -2)  # quadric matrices
 
     # ---- 3. depth of every ellipsoid at every pixel, via one matmul -------------------
-    # Surface: m33 w^2 + 2 w beta + gamma = 0 with w = z - Cz, beta/gamma polynomials in x, y.
-    m11, m12, m13 = M[..., 0, 0], M[..., 0, 1], M[..., 0, 2]
-    m22, m23, m33 = M[..., 1, 1], M[..., 1, 2], M[..., 2, 2]
-    cx, cy, cz = C[..., 0], C[..., 1], C[..., 2]
-    b0, bx, by = -(m13 * cx + m23 * cy), m13, m23
-    g0 = m11 * cx * cx + 2 * m12 * cx * cy + m22 * cy * cy - 1
-    gx, gy = -2 * (m11 * cx + m12 * cy), -2 * (m12 * cx + m22 * cy)
-    disc_c = torch.stack([b0 * b0 - m33 * g0, 2 * b0 * bx - m33 * gx, 2 * b0 * by - m33 * gy,
-                          bx * bx - m33 * m11, 2 * bx * by - 2 * m33 * m12,
-                          by * by - m33 * m22], -1)  # (B, 9, 6)
-    beta_c = torch.stack([b0, bx, by, zeros[:, None].expand_as(b0),
-                          zeros[:, None].expand_as(b0), zeros[:, None].expand_as(b0)], -1)
+    disc_c, beta_c = ellipsoid_depth_coefficients(C, M)  # (B, 9, 6) each
+    m33, cz = M[..., 2, 2], C[..., 2]
     # Head-space coordinates are linear in (x, y) plus a z term: p = R^T (q - pv) + pv.
     Rt_pv = torch.einsum("bji,j->bi", R, pv)
     lin_c = torch.stack([pv[None] - Rt_pv, R[:, 0, :], R[:, 1, :],

@@ -60,8 +60,8 @@ SKIN_PALETTE = ((0.98, 0.86, 0.77), (0.94, 0.74, 0.60), (0.80, 0.57, 0.41),
                 (0.56, 0.37, 0.25), (0.32, 0.20, 0.14))
 HAIR_PALETTE = ((0.07, 0.06, 0.06), (0.30, 0.18, 0.10), (0.58, 0.25, 0.10),
                 (0.85, 0.68, 0.38), (0.86, 0.86, 0.84))
-EYE_PALETTE = ((0.28, 0.15, 0.07), (0.48, 0.34, 0.12), (0.22, 0.52, 0.25),
-               (0.20, 0.45, 0.82), (0.55, 0.62, 0.70))
+EYE_PALETTE = ((0.22, 0.11, 0.05), (0.55, 0.36, 0.10), (0.16, 0.58, 0.26),
+               (0.14, 0.42, 0.95), (0.66, 0.72, 0.80))
 
 # Surfaces of the depth test: the front of each ellipsoid, plus the inner (back) surface of
 # the two hair ellipsoids, so that a hair shell cut open at the face still shows hair behind.
@@ -417,10 +417,11 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     shell = 0.022 + 0.045 * hair_len  # hair volume
     long_bottom = 0.10 - 1.05 * hair_len  # lowest point of long hair
     long_top = torch.full_like(rx, 0.42)
-    ear_s = 0.75 + 0.55 * p["ear_size"]
-    nose_h = 0.085 + 0.05 * p["nose_size"]
-    nose_d = 0.045 + 0.06 * p["nose_size"]
-    nose_w = 0.038 + 0.035 * p["nose_width"]
+    ear_s = 0.6 + 0.8 * p["ear_size"]
+    ear_x = 0.97 * rx + 0.005 + 0.03 * p["ear_size"]  # big ears also stick out more
+    nose_h = 0.075 + 0.07 * p["nose_size"]
+    nose_d = 0.035 + 0.085 * p["nose_size"]
+    nose_w = 0.032 + 0.055 * p["nose_width"]
     nose_y = torch.full_like(rx, -0.11)
     neck_rx = 0.18 + 0.07 * p["jaw_width"]
     zeros, ones = torch.zeros_like(rx), torch.ones_like(rx)
@@ -432,8 +433,8 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
         vec3(0.0, 0.10, 0.0),  # skull
         vec3(0.0, -0.17 - jaw_drop, 0.03),  # jaw
         vec3(0.0, nose_y - 0.015, 0.395 + 0.3 * nose_d),  # nose
-        vec3(0.97 * rx + 0.012, -0.03, -0.03),  # right ear (image right at yaw 0)
-        vec3(-(0.97 * rx + 0.012), -0.03, -0.03),  # left ear
+        vec3(ear_x, -0.03, -0.03),  # right ear (image right at yaw 0)
+        vec3(-ear_x, -0.03, -0.03),  # left ear
         vec3(0.0, 0.115, -0.012),  # hair shell
         vec3(0.0, (long_top + long_bottom) / 2, -0.10),  # long hair
         vec3(0.0, -0.66, -0.09),  # neck (camera space)
@@ -508,6 +509,12 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     shell_ok = (sY > hairline_y) & (sY < 0.75) & inside[:, SHELL, None]  # (B, 2, P)
     lY, lZ = hY[:, 1::2], hZ[:, 1::2]
     long_ok = (lY > long_bottom[:, None, None]) & (lZ < 0.12) & (lY < 0.55) & inside[:, LONG, None]
+    # Hair is tucked behind the ears: a window around each ear (ears sit at the sides, so
+    # (Y, Z) alone locates them) keeps ear_size visible under any hair length.
+    wy, wz = (0.085 * ear_s + 0.035)[:, None, None], (0.055 * ear_s + 0.035)[:, None, None]
+    behind_ear = ((hY + 0.03) / wy) ** 2 + ((hZ + 0.03) / wz) ** 2 > 1  # (B, 4, P)
+    shell_ok &= behind_ear[:, 0::2]
+    long_ok &= behind_ear[:, 1::2]
 
     # Depth test: the nearest valid surface wins.
     far = -1e3
@@ -556,7 +563,7 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     skin = _palette(SKIN_PALETTE, p["skin_tone"])
     hair_c = _palette(HAIR_PALETTE, p["hair_color"])
     iris_c = _palette(EYE_PALETTE, p["eye_color"])
-    lip_c = skin * 0.72 + torch.tensor([0.16, 0.0, 0.02])
+    lip_c = skin * 0.6 + torch.tensor([0.24, 0.02, 0.05])
     shine = torch.full((B, P), 0.10)  # specular strength map
 
     col = col1(skin).expand(B, 3, P).clone()
@@ -567,7 +574,7 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     col *= (1 + 0.05 * pores)[:, None]
 
     is_hair = (hit == SHELL) | (hit == LONG) | (hit >= SHELL_BACK)
-    theta = torch.atan2(X, Z) + 0.2 * torch.sin(Y * 14 + ax * 6)  # strands flow downward
+    theta = torch.atan2(ax, Z) + 0.2 * torch.sin(Y * 14 + ax * 6)  # strands flow downward
     strands = (_octave(90, pw) * torch.sin(theta * 40)
                + _octave(250, pw) * 0.7 * torch.sin(theta * 110))
     hair_tex = col1(hair_c) * (0.80 + 0.2 * strands + 0.12 * pores)[:, None]
@@ -580,7 +587,7 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
 
     # Ears: a dark concha on the outer side.
     ear = ((hit == EAR_R) | (hit == EAR_L)).float()
-    ecx = c1(0.97 * rx + 0.012)
+    ecx = c1(ear_x)
     concha = ((Y + 0.03) / (0.05 * c1(ear_s))) ** 2 + ((Z + 0.02) / (0.03 * c1(ear_s))) ** 2
     col *= (1 - 0.35 * ear * (concha < 1).float() * (ax > ecx).float())[:, None]
 
@@ -601,17 +608,17 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     beard_a = face * beard_region * ((beard - 0.1) * 1.3).clamp(0, 1) * beard_tex
 
     # Mouth: lips, the opening (dark interior, teeth), smile curve.
-    mw = c1(0.095 + 0.03 * p["lip_fullness"] + 0.03 * smile.clamp(min=0)
+    mw = c1(0.085 + 0.045 * p["lip_fullness"] + 0.035 * smile.clamp(min=0)
             - 0.012 * smile.clamp(max=0))
     u = ax / mw
     v = (Y - mouth_y) / mw
     shape = (1 - u * u).clamp_(min=0)
     s = shape.sqrt()
-    vc = 0.55 * c1(smile) * u * u  # lip line: corners up for a smile, down when sad
+    vc = 0.75 * c1(smile) * u * u  # lip line: corners up for a smile, down when sad
     gap_up = 0.12 * c1(mouth_open) * s
     gap_lo = 0.75 * c1(mouth_open) * s
-    lip_up = (0.14 + 0.22 * c1(p["lip_fullness"])) * s
-    lip_lo = (0.18 + 0.30 * c1(p["lip_fullness"])) * s
+    lip_up = (0.09 + 0.33 * c1(p["lip_fullness"])) * s
+    lip_lo = (0.11 + 0.45 * c1(p["lip_fullness"])) * s
     top_in, bot_in = vc + gap_up, vc - gap_lo
     span = _ramp((1 - u) * mw, pw) * face  # the mouth's horizontal extent
     lips_a = _ramp(torch.minimum(top_in + lip_up - v, v - (bot_in - lip_lo)) * mw, pw) * span
@@ -633,12 +640,16 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     # Nose: nostrils under the tip, a little shadow around the base.
     nose_cz = 0.395 + 1.3 * c1(nose_d)
     nos = ((ax - 0.5 * c1(nose_w)) ** 2 + (Y - c1(nose_y - 0.7 * nose_h)) ** 2
-           + (Z - (nose_cz - 0.75 * c1(nose_d))) ** 2) / (0.018 + 0.012 * c1(p["nose_width"])) ** 2
+           + (Z - (nose_cz - 0.75 * c1(nose_d))) ** 2) / (0.016 + 0.018 * c1(p["nose_width"])) ** 2
     on_nose = (hit == NOSE).float()
     col *= (1 - 0.75 * (face + on_nose).clamp(max=1) * (1 - nos).clamp(0, 1))[:, None]
+    # Nose wings: dark creases beside the nostrils, as far apart as the nose is wide.
+    wing = (((ax - 0.95 * c1(nose_w)) / 0.016) ** 2
+            + ((Y - c1(nose_y - 0.55 * nose_h)) / 0.035) ** 2)
+    col *= (1 - 0.4 * face * (1 - wing).clamp(0, 1))[:, None]
 
     # Eyes: almond opening between two lids, sclera, iris with spokes, pupil, lashes.
-    ew = c1(0.07 + 0.04 * p["eye_size"])
+    ew = c1(0.072 + 0.045 * p["eye_size"])
     exc = c1(0.145 + 0.065 * p["eye_spacing"])
     eo = c1(eyes_open)
     eu = (ax - exc) / ew
@@ -653,8 +664,8 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     col.lerp_(torch.tensor([0.94, 0.93, 0.90])[None, :, None], open_a[:, None])
     d = (eu * eu + ev * ev).sqrt()
     spokes = 0.8 + 0.2 * torch.sin(torch.atan2(ev, eu) * 14)
-    iris_a = _ramp((0.52 - d) * ew, pw) * open_a
-    iris_rgb = col1(iris_c) * (spokes * (0.55 + 0.45 * (0.52 - d).clamp(0, 0.52) / 0.52))[:, None]
+    iris_a = _ramp((0.6 - d) * ew, pw) * open_a
+    iris_rgb = col1(iris_c) * (spokes * (0.6 + 0.4 * (0.6 - d).clamp(0, 0.6) / 0.6))[:, None]
     col = torch.lerp(col, iris_rgb, iris_a[:, None])
     pupil_a = _ramp((0.2 - d) * ew, pw) * open_a
     col.lerp_(torch.tensor([0.03, 0.03, 0.03])[None, :, None], pupil_a[:, None])
@@ -667,7 +678,7 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     br = c1(brow_raise)
     bw = ew * 1.35
     bu = (ax - exc) / bw
-    brow_y = eye_y + 0.125 + 0.045 * br
+    brow_y = eye_y + 0.13 + 0.06 * br
     frown = (-br).clamp(min=0)
     line = brow_y + (0.02 + 0.02 * br.clamp(min=0)) * (1 - bu * bu) + 0.045 * frown * bu
     thick = (0.013 + 0.024 * c1(p["brow_thickness"])) * (1 - 0.45 * bu * bu)

@@ -614,7 +614,7 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     v = (Y - mouth_y) / mw
     shape = (1 - u * u).clamp_(min=0)
     s = shape.sqrt()
-    vc = 0.75 * c1(smile) * u * u  # lip line: corners up for a smile, down when sad
+    vc = 0.95 * c1(smile) * u * u  # lip line: corners up for a smile, down when sad
     gap_up = 0.12 * c1(mouth_open) * s
     gap_lo = 0.75 * c1(mouth_open) * s
     lip_up = (0.09 + 0.33 * c1(p["lip_fullness"])) * s
@@ -631,11 +631,17 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     col.lerp_(torch.tensor([0.93, 0.91, 0.85])[None, :, None], teeth_a[:, None])
     col.lerp_(torch.tensor([0.25, 0.08, 0.08])[None, :, None], seam_a[:, None])
     shine = shine + 0.25 * lips_a
-    # Smile lines from the nose wings to the mouth corners, and dimples.
+    # Smile lines from the nose wings to the mouth corners deepen with a smile; a sad mouth
+    # gets lines from its corners down toward the chin instead.
     fold_t = ((c1(nose_y) - 0.03 - Y) / (c1(nose_y) - 0.03 - mouth_y)).clamp(0, 1)
     fold_x = c1(nose_w) + 0.03 + (mw * 1.05 - c1(nose_w) - 0.03) * fold_t
-    fold = _ramp(0.012 - (ax - fold_x).abs(), pw) * (fold_t > 0).float() * (fold_t < 1).float()
-    col *= (1 - fold * face * (0.08 + 0.35 * sm_pos))[:, None]
+    fold = _ramp(0.016 - (ax - fold_x).abs(), pw) * (fold_t > 0).float() * (fold_t < 1).float()
+    sad = c1((-smile).clamp(min=0))
+    corner_y = mouth_y + 0.95 * c1(smile) * mw  # height of the mouth corners (u = 1)
+    drop = ((corner_y - Y) / 0.13).clamp(0, 1)
+    marionette = (_ramp(0.016 - (ax - mw * (1.0 - 0.15 * drop)).abs(), pw)
+                  * (drop > 0).float() * (drop < 1).float())
+    col *= (1 - face * (fold * (0.08 + 0.45 * sm_pos) + marionette * 0.45 * sad))[:, None]
 
     # Nose: nostrils under the tip, a little shadow around the base.
     nose_cz = 0.395 + 1.3 * c1(nose_d)
@@ -650,7 +656,7 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
 
     # Eyes: almond opening between two lids, sclera, iris with spokes, pupil, lashes.
     ew = c1(0.072 + 0.045 * p["eye_size"])
-    exc = c1(0.145 + 0.065 * p["eye_spacing"])
+    exc = c1(0.135 + 0.085 * p["eye_spacing"])
     eo = c1(eyes_open)
     eu = (ax - exc) / ew
     ev = (Y - eye_y) / ew
@@ -678,18 +684,19 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     br = c1(brow_raise)
     bw = ew * 1.35
     bu = (ax - exc) / bw
-    brow_y = eye_y + 0.13 + 0.06 * br
+    brow_y = eye_y + 0.13 + 0.075 * br
     frown = (-br).clamp(min=0)
     line = brow_y + (0.02 + 0.02 * br.clamp(min=0)) * (1 - bu * bu) + 0.045 * frown * bu
-    thick = (0.013 + 0.024 * c1(p["brow_thickness"])) * (1 - 0.45 * bu * bu)
+    thick = (0.012 + 0.035 * c1(p["brow_thickness"])) * (1 - 0.45 * bu * bu)
     brow_a = _ramp(thick - (Y - line).abs(), pw) * _ramp((1 - bu.abs()) * bw, pw) * face
     brow_a = brow_a * (0.55 + 0.45 * c1(p["brow_thickness"]))
     col.lerp_(col1(hair_c * 0.55 + 0.03), brow_a[:, None])
     # Forehead wrinkles when raised, a vertical crease when frowning.
     wr = (Y > brow_y + 0.06).float() * (Y < brow_y + 0.2).float() * (ax < 0.2).float()
-    col *= (1 - face * wr * br.clamp(min=0) * 0.3 * (torch.sin(Y * 110) > 0.6).float())[:, None]
-    crease = (ax < 0.014).float() * (Y > eye_y).float() * (Y < brow_y + 0.04).float()
-    col *= (1 - face * crease * frown * 0.45)[:, None]
+    lines = _ramp(torch.sin(Y * 70) - 0.5, 0.5)  # ~3 lines, 4 px apart at 64 px
+    col *= (1 - face * wr * br.clamp(min=0) * 0.4 * lines)[:, None]
+    crease = _ramp(0.018 - ax, pw) * (Y > eye_y).float() * (Y < brow_y + 0.05).float()
+    col *= (1 - face * crease * frown * 0.5)[:, None]
 
     # ---- 6. light it, add glints, composite over the background ----------------------
     amb = c1(scene.ambient)

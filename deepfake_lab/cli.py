@@ -128,30 +128,27 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _suggest_unknown(argv: Sequence[str], parser: argparse.ArgumentParser) -> None:
+def _reject_unknown(unknown: list[str], parser: argparse.ArgumentParser) -> None:
     """Turn argparse's 'unrecognized arguments' into a hint about attribute names."""
-    known = {_flag(a.name) for a in SCHEMA.attributes}
-    for tok in argv:
-        if tok.startswith("--") and "=" not in tok:
-            flag = tok.split("=")[0]
-            if flag not in known and flag.lstrip("-").replace("-", "_") not in {
-                    "identity", "size", "scene", "seed", "set", "grid", "identities", "output",
-                    "help", "version", "json"}:
-                close = difflib.get_close_matches(flag, sorted(known), n=3, cutoff=0.6)
-                hint = f"; did you mean {', '.join(close)}?" if close else ""
-                parser.error(f"unknown option or attribute {flag}{hint} "
-                             f"(see 'deepfake-lab schema' for all attributes)")
+    flag = next((u for u in unknown if u.startswith("-")), unknown[0]).split("=")[0]
+    known = sorted(_flag(a.name) for a in SCHEMA.attributes)
+    close = difflib.get_close_matches(flag, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    parser.error(f"unknown option or attribute {flag}{hint} "
+                 f"(see 'deepfake-lab schema' for all attributes)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    render_parser = parser.get_default("subparsers")["render"]
-    if argv and argv[0] == "render":
-        _suggest_unknown(argv[1:], render_parser)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    sub = parser.get_default("subparsers").get(args.command, parser)
+    if unknown and args.command == "render":
+        _reject_unknown(unknown, sub)
+    elif unknown:
+        sub.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "render":
-        return cmd_render(args, render_parser)
+        return cmd_render(args, sub)
     if args.command == "schema":
         return cmd_schema(args)
     parser.print_help()

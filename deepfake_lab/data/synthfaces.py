@@ -500,7 +500,7 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     hY = lin[:, None, 1] + rzc[:, None, 1] * hz  # (B, 4, P)
     hZ = lin[:, None, 2] + rzc[:, None, 2] * hz
     eye_y = 0.02
-    front = (0.42 - 0.12 * p["hairline"])[:, None]  # forehead hairline: never hides the brows
+    front = (0.50 - 0.20 * p["hairline"])[:, None]  # forehead hairline: never hides the brows
     side, back = eye_y + 0.07, -0.26
     sY, sZ = hY[:, 0::2], hZ[:, 0::2]
     t = (sZ / 0.47).clamp(-1, 1)

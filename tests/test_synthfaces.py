@@ -243,8 +243,10 @@ def test_bad_inputs_give_clear_errors():
     bad[1, 4] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         render(bad)
-    with pytest.raises(ValueError, match="at least 16"):
+    with pytest.raises(ValueError, match="between 16 and 1024"):
         render(good, size=8)
+    with pytest.raises(ValueError, match="between 16 and 1024"):
+        render(good, size=4096)  # refused before allocating gigabytes
     with pytest.raises(ValueError, match="3 rows but there are 2 faces"):
         render(good, scene=Scene.neutral(3))
     with pytest.raises(ValueError, match="scene must be"):

@@ -45,7 +45,8 @@ import torch
 from ..attributes import SYNTHFACES_SCHEMA, AttributeSchema
 
 SCHEMA: AttributeSchema = SYNTHFACES_SCHEMA
-SIZES = (64, 128, 256)  # the sizes the project trains on; any size >= 16 renders
+SIZES = (64, 128, 256)  # the sizes the project trains on; any size in [16, 1024] renders
+MAX_SIZE = 1024  # one face at 1024 px peaks at ~1.2 GB of intermediate tensors
 
 FRAME = 0.72  # half-width of the image, in head units (the head is ~1.2 units tall)
 PIVOT = (0.0, -0.05, 0.0)  # the head rotates about this point (head space == camera space)
@@ -272,8 +273,8 @@ def render(
                          f"schema, got {tuple(attributes.shape)}")
     if not torch.isfinite(attrs).all():
         raise ValueError("attributes contain NaN or infinite values")
-    if int(size) < 16:
-        raise ValueError(f"size must be at least 16 pixels, got {size}")
+    if not 16 <= int(size) <= MAX_SIZE:
+        raise ValueError(f"size must be between 16 and {MAX_SIZE} pixels, got {size}")
     n = attrs.shape[0]
     if isinstance(scene, Scene):
         if len(scene) != n:

@@ -666,7 +666,7 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     lid_lo = -(0.08 + 0.34 * eo) * eshape
     open_a = _ramp(torch.minimum(lid_up - ev, ev - lid_lo) * ew, pw)
     open_a = open_a * _ramp((1 - eu.abs()) * ew, pw) * face
-    socket = ((eu * 0.8) ** 2 + ((ev - 0.35) / 1.3) ** 2 < 1).float() * face
+    socket = ((1 - (eu * 0.8) ** 2 - ((ev - 0.35) / 1.3) ** 2) * 3).clamp_(0, 1) * face
     col *= (1 - 0.12 * socket)[:, None]  # eye-socket shade (reads even when eyes are shut)
     col.lerp_(torch.tensor([0.94, 0.93, 0.90])[None, :, None], open_a[:, None])
     d = (eu * eu + ev * ev).sqrt()

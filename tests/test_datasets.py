@@ -1,5 +1,6 @@
 """Datasets over SynthFaces: identity splits, map-style items, the stream, swap pairs."""
 
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -25,12 +26,8 @@ def test_splits_are_disjoint_and_cover_everyone():
 
 
 def test_split_refuses_impossible_holdout():
-    try:
+    with pytest.raises(ValueError, match="at least one must remain"):
         split_identities(10, n_test=10)
-    except ValueError as e:
-        assert "at least one must remain" in str(e)
-    else:
-        raise AssertionError("expected ValueError")
 
 
 def test_dataset_items_are_labelled_and_reproducible():
@@ -88,3 +85,13 @@ def test_swap_pair_ground_truth_is_a_direct_render():
     src = sf.render(batch["source_attributes"], size=48, scene=batch["scene"])
     assert torch.allclose(src, batch["source_image"], atol=1e-6)
     assert (batch["target_image"] - batch["source_image"]).abs().mean() > 0.02
+
+
+def test_unknown_scene_kind_is_refused_early():
+    """A typo in the scene kind fails at construction, not as silently neutral scenes."""
+    with pytest.raises(ValueError, match="'random' or 'neutral'"):
+        SynthFacesDataset(POP, scene="sunny")
+    with pytest.raises(ValueError, match="'random' or 'neutral'"):
+        SynthFacesStream(POP, scene="sunny")
+    with pytest.raises(ValueError, match="'random' or 'neutral'"):
+        next(swap_pairs(POP, scene="sunny"))

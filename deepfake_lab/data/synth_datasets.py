@@ -58,16 +58,22 @@ def _item_generator(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed((int(seed) * 2_147_483_647 + int(index)) % (2**63))
 
 
+def _check_scene(kind: str) -> str:
+    if kind not in ("random", "neutral"):
+        raise ValueError(f"scene must be 'random' or 'neutral', not {kind!r}")
+    return kind
+
+
+def _draw_scene(kind: str, n: int, g: torch.Generator) -> Scene:
+    """``n`` random scenes drawn from ``g``, or ``n`` neutral ones."""
+    return Scene.sample(n, g) if _check_scene(kind) == "random" else Scene.neutral(n)
+
+
 def _render_items(identities: torch.Tensor, rows: torch.Tensor, seeds: list[torch.Generator],
                   size: int, scene: str) -> dict[str, torch.Tensor]:
     """Draw pose/expression (and a scene) for each row from its generator; render in one go."""
     pe = torch.cat([sample_pose_expression(1, g) for g in seeds])
-    if scene == "random":
-        scn = Scene.cat([Scene.sample(1, g) for g in seeds])
-    elif scene == "neutral":
-        scn = Scene.neutral(len(seeds))
-    else:
-        raise ValueError(f"scene must be 'random' or 'neutral', not {scene!r}")
+    scn = Scene.cat([_draw_scene(scene, 1, g) for g in seeds])
     attrs = torch.cat([identities[rows], pe], dim=1)
     return {"image": render(attrs, size=size, scene=scn), "attributes": attrs,
             "identity": rows.long()}
@@ -102,7 +108,7 @@ class SynthFacesDataset(Dataset):
         if samples_per_identity < 1:
             raise ValueError("samples_per_identity must be >= 1")
         self.samples_per_identity = int(samples_per_identity)
-        self.size, self.seed, self.scene = int(size), int(seed), scene
+        self.size, self.seed, self.scene = int(size), int(seed), _check_scene(scene)
 
     def __len__(self) -> int:
         return len(self.indices) * self.samples_per_identity
@@ -141,7 +147,8 @@ class SynthFacesStream(IterableDataset):
             raise ValueError("SynthFacesStream needs at least one identity")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
-        self.batch_size, self.size, self.seed, self.scene = batch_size, size, seed, scene
+        self.batch_size, self.size, self.seed = batch_size, size, seed
+        self.scene = _check_scene(scene)
         self.rank, self.world_size = rank, world_size
 
     def batches(self, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
@@ -155,8 +162,7 @@ class SynthFacesStream(IterableDataset):
             pick = torch.randint(len(self.indices), (self.batch_size,), generator=g)
             rows = self.indices[pick]
             pe = sample_pose_expression(self.batch_size, g)
-            scn = (Scene.sample(self.batch_size, g) if self.scene == "random"
-                   else Scene.neutral(self.batch_size))
+            scn = _draw_scene(self.scene, self.batch_size, g)
             attrs = torch.cat([self.identities[rows], pe], dim=1)
             yield {"image": render(attrs, size=self.size, scene=scn), "attributes": attrs,
                    "identity": rows}
@@ -181,6 +187,7 @@ def swap_pairs(identities: torch.Tensor, indices: torch.Tensor | None = None, *,
     idx = torch.arange(len(identities)) if indices is None else torch.as_tensor(indices).long()
     if len(idx) < 2:
         raise ValueError("swap pairs need at least two identities")
+    _check_scene(scene)
     b = 0
     while n_batches is None or b < n_batches:
         g = _item_generator(seed, b)
@@ -190,7 +197,7 @@ def swap_pairs(identities: torch.Tensor, indices: torch.Tensor | None = None, *,
         shift = torch.randint(1, len(idx), (batch_size,), generator=g)
         tgt = idx[(pos + shift) % len(idx)]
         pe = sample_pose_expression(batch_size, g)
-        scn = Scene.sample(batch_size, g) if scene == "random" else Scene.neutral(batch_size)
+        scn = _draw_scene(scene, batch_size, g)
         src_attrs = torch.cat([identities[src], pe], dim=1)
         tgt_attrs = SCHEMA.with_identity(src_attrs, identities[tgt])
         images = render(torch.cat([src_attrs, tgt_attrs]), size=size,

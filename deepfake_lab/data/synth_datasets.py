@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
-from .synthfaces import SCHEMA, Scene, render, sample_identities, sample_pose_expression
+from .synthfaces import SCHEMA, Scene, render, sample_pose_expression
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,3 @@ def swap_pairs(identities: torch.Tensor, indices: torch.Tensor | None = None, *,
         }
         b += 1
 
-
-def synthfaces_population(n: int = 1000, seed: int = 0) -> torch.Tensor:
-    """A reproducible identity table of ``n`` random people (normalised identity blocks)."""
-    return sample_identities(n, seed)

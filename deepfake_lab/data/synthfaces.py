@@ -45,7 +45,6 @@ import torch
 from ..attributes import SYNTHFACES_SCHEMA, AttributeSchema
 
 SCHEMA: AttributeSchema = SYNTHFACES_SCHEMA
-SIZES = (64, 128, 256)  # the sizes the project trains on; any size in [16, 1024] renders
 MAX_SIZE = 1024  # one face at 1024 px peaks at ~1.2 GB of intermediate tensors
 
 FRAME = 0.72  # half-width of the image, in head units (the head is ~1.2 units tall)

@@ -255,7 +255,8 @@ def render(
     """Render faces from normalised attribute vectors.
 
     Args:
-        attributes: ``(B, dim)`` or ``(dim,)`` vectors in the SynthFaces schema, in [-1, 1].
+        attributes: ``(B, dim)`` or ``(dim,)`` vectors in the SynthFaces schema, in [-1, 1]
+            (values outside are clamped, so slightly out-of-range model outputs render).
         size: output side in pixels (64 / 128 / 256 are the project sizes).
         scene: a :class:`Scene` with ``B`` rows, ``"neutral"``, or ``"random"`` (drawn from
             ``seed``).  The scene is what the attributes do not say.

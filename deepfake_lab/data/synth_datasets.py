@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
-from .synthfaces import SCHEMA, Scene, render, sample_pose_expression
+from .synthfaces import SCHEMA, Scene, render, sample_identities, sample_pose_expression
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def _check_scene(kind: str) -> str:
     return kind
 
 
-def _draw_scene(kind: str, n: int, g: torch.Generator) -> Scene:
+def draw_scene(kind: str, n: int, g: torch.Generator) -> Scene:
     """``n`` random scenes drawn from ``g``, or ``n`` neutral ones."""
     return Scene.sample(n, g) if _check_scene(kind) == "random" else Scene.neutral(n)
 
@@ -73,7 +73,7 @@ def _render_items(identities: torch.Tensor, rows: torch.Tensor, seeds: list[torc
                   size: int, scene: str) -> dict[str, torch.Tensor]:
     """Draw pose/expression (and a scene) for each row from its generator; render in one go."""
     pe = torch.cat([sample_pose_expression(1, g) for g in seeds])
-    scn = Scene.cat([_draw_scene(scene, 1, g) for g in seeds])
+    scn = Scene.cat([draw_scene(scene, 1, g) for g in seeds])
     attrs = torch.cat([identities[rows], pe], dim=1)
     return {"image": render(attrs, size=size, scene=scn), "attributes": attrs,
             "identity": rows.long()}
@@ -162,7 +162,7 @@ class SynthFacesStream(IterableDataset):
             pick = torch.randint(len(self.indices), (self.batch_size,), generator=g)
             rows = self.indices[pick]
             pe = sample_pose_expression(self.batch_size, g)
-            scn = _draw_scene(self.scene, self.batch_size, g)
+            scn = draw_scene(self.scene, self.batch_size, g)
             attrs = torch.cat([self.identities[rows], pe], dim=1)
             yield {"image": render(attrs, size=self.size, scene=scn), "attributes": attrs,
                    "identity": rows}
@@ -197,7 +197,7 @@ def swap_pairs(identities: torch.Tensor, indices: torch.Tensor | None = None, *,
         shift = torch.randint(1, len(idx), (batch_size,), generator=g)
         tgt = idx[(pos + shift) % len(idx)]
         pe = sample_pose_expression(batch_size, g)
-        scn = _draw_scene(scene, batch_size, g)
+        scn = draw_scene(scene, batch_size, g)
         src_attrs = torch.cat([identities[src], pe], dim=1)
         tgt_attrs = SCHEMA.with_identity(src_attrs, identities[tgt])
         images = render(torch.cat([src_attrs, tgt_attrs]), size=size,
@@ -210,3 +210,19 @@ def swap_pairs(identities: torch.Tensor, indices: torch.Tensor | None = None, *,
         }
         b += 1
 
+
+# The population every SynthFaces network (judges and models) learns from; 50 are held out.
+POPULATION = 4050
+POPULATION_SEED = 0
+N_HELD_OUT = 50
+
+
+def synthfaces_population() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(identities (N, 15), train_indices, held_out_indices)`` shared by judges and models.
+
+    Everything trained on SynthFaces draws people from ``train_indices``; every quality figure
+    is measured on the ``held_out_indices`` people, whom no network ever saw.
+    """
+    people = sample_identities(POPULATION, POPULATION_SEED)
+    split = split_identities(POPULATION, n_test=N_HELD_OUT, seed=POPULATION_SEED)
+    return people, split.train, split.test

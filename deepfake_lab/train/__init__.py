@@ -1,0 +1,39 @@
+"""Training: the shared Trainer and one recipe (data + ``training_step``) per architecture."""
+
+from __future__ import annotations
+
+from .trainer import Recipe, Trainer, TrainingDiverged
+
+ARCHITECTURES = ("two-decoder", "cvae", "cgan")
+
+
+def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: float | None = None,
+                seed: int = 0, people: tuple[str, ...] = ("ada", "boris"),
+                init_from: str | None = None) -> Recipe:
+    """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes."""
+    from dataclasses import replace
+
+    if arch == "cvae":
+        from ..models.cvae import CVAEConfig
+        from .cvae import CVAERecipe, CVAETraining
+        hp = replace(CVAERecipe(seed=seed), **_given(batch=batch, lr=lr))
+        return CVAETraining(CVAEConfig(size=size), hp)
+    if arch == "cgan":
+        from ..models.cgan import CGANConfig
+        from .cgan import CGANRecipe, CGANTraining
+        hp = replace(CGANRecipe(seed=seed, init_from=init_from),
+                     **_given(batch=batch, lr_g=lr, lr_d=None if lr is None else 2 * lr))
+        return CGANTraining(None if init_from else CGANConfig(size=size), hp)
+    if arch == "two-decoder":
+        from ..models.two_decoder import TwoDecoderConfig
+        from .two_decoder import TwoDecoderRecipe, TwoDecoderTraining
+        hp = replace(TwoDecoderRecipe(seed=seed), **_given(batch=batch, lr=lr))
+        return TwoDecoderTraining(TwoDecoderConfig(people=tuple(people), size=size), hp)
+    raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+
+
+def _given(**kw):
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+__all__ = ["ARCHITECTURES", "Recipe", "Trainer", "TrainingDiverged", "make_recipe"]

@@ -1,0 +1,109 @@
+"""Training the conditional VAE: reconstruction + a KL term with a *capacity* schedule.
+
+The loss for a batch of faces ``x`` with their attribute vectors ``a``::
+
+    x_hat, mu, logvar = CVAE(x, a)                  # encode with a, decode with a
+    recon = L1(x_hat, x) + w_ssim * DSSIM(x_hat, x)
+    kl    = KL(q(z | x, a) || N(0, I))              # nats per face, averaged over the batch
+    loss  = recon + gamma * | kl - C(step) |        # C: 0 -> capacity nats
+
+Why a capacity ``C`` instead of a fixed small beta?  With a weak KL the encoder learns to copy
+identity and pose into ``z`` long before the decoder learns to read the attribute vector, the
+decoder then ignores ``a`` and swaps do nothing (measured: see ``shared`` pitfalls in the
+README).  Holding the KL near ``C = 0`` at first closes the latent: the *only* way to
+reconstruct is through ``a``, so the decoder learns to draw the face the attributes describe.
+``C`` then grows (Burgess et al. 2018, "Understanding disentangling in beta-VAE") and the
+latent fills with what the attributes cannot say - lighting, background, clothes.  With
+``gamma = 0`` you get the plain (beta = 0) conditional autoencoder and its failure.
+
+Data: an endless stream of random SynthFaces people (the training split of the shared
+population), random pose, expression and scene.  Ground-truth swaps are never used here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_population
+from ..data.synthfaces import SCHEMA
+from ..eval.metrics import dssim_loss
+from ..models.cvae import CVAE, CVAEConfig, kl_divergence
+from .trainer import Recipe
+
+
+@dataclass
+class CVAERecipe:
+    """Hyper-parameters of CVAE training (saved in the checkpoint)."""
+
+    batch: int = 64
+    lr: float = 1e-3
+    w_ssim: float = 0.5
+    gamma: float = 0.02            # weight per nat of |KL - C|, against per-pixel L1
+    capacity: float = 24.0         # nats the latent may finally carry
+    capacity_steps: int = 4000     # steps to open it from 0 to ``capacity``
+    seed: int = 0
+
+
+class CVAETraining(Recipe):
+    """Recipe for :class:`~deepfake_lab.models.cvae.CVAE` on SynthFaces."""
+
+    arch = "cvae"
+
+    def __init__(self, cfg: CVAEConfig | None = None, recipe: CVAERecipe | None = None) -> None:
+        self.cfg, self.hp = cfg or CVAEConfig(attr_dim=SCHEMA.dim), recipe or CVAERecipe()
+        torch.manual_seed(self.hp.seed)
+        self.model = CVAE(self.cfg)
+        self.nets = {"cvae": self.model}
+        self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), self.hp.lr,
+                                                    betas=(0.5, 0.999))}
+        self.generators = {}
+        self.people, self.train_idx, self.test_idx = synthfaces_population()
+
+    def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
+        stream = SynthFacesStream(self.people, self.train_idx, batch_size=self.hp.batch,
+                                  size=self.cfg.size, seed=self.hp.seed, rank=rank,
+                                  world_size=world_size)
+        return stream.batches(start)
+
+    def capacity_at(self, step: int) -> float:
+        """The KL target ``C`` in nats: a linear ramp from 0 to ``capacity``."""
+        return self.hp.capacity * min(1.0, step / max(1, self.hp.capacity_steps))
+
+    def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        x = batch["image"].to(self.device)                    # (B, 3, S, S)
+        a = batch["attributes"].to(self.device)               # (B, dim)
+        with self.autocast():
+            x_hat, mu, logvar = self.nets["cvae"](x, a)
+            x_hat = x_hat.float()
+            l1 = F.l1_loss(x_hat, x)
+            dssim = dssim_loss(x_hat, x)
+            kl = kl_divergence(mu.float(), logvar.float()).mean()
+            cap = self.capacity_at(step)
+            loss = l1 + self.hp.w_ssim * dssim + self.hp.gamma * (kl - cap).abs()
+        opt = self.optimizers["adam"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach(), "l1": l1.detach(), "dssim": dssim.detach(),
+                "kl": kl.detach(), "capacity": torch.tensor(cap)}
+
+    @torch.no_grad()
+    def preview(self) -> tuple[torch.Tensor, int]:
+        """Rows: held-out sources, reconstructions, swaps, ground-truth swaps (8 columns)."""
+        b = next(swap_pairs(self.people, self.test_idx, batch_size=8, size=self.cfg.size,
+                            seed=1234, n_batches=1))
+        self.model.eval()
+        x, a_s, a_t = (b[k].to(self.device) for k in ("source_image", "source_attributes",
+                                                      "target_attributes"))
+        rec, swap = self.model.swap(x, a_s, a_s), self.model.swap(x, a_s, a_t)
+        self.model.train()
+        return torch.cat([x, rec, swap, b["target_image"].to(self.device)]).cpu(), 8
+
+    def config(self) -> dict:
+        return {"kind": "model", "architecture": "cvae", "model": self.cfg.to_dict(),
+                "schema": SCHEMA.to_json(), "data": "synthfaces",
+                "recipe": asdict(self.hp)}

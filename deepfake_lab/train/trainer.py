@@ -1,0 +1,282 @@
+"""The one small Trainer every architecture shares.
+
+An architecture brings a :class:`Recipe`: its networks, optimisers, data and one readable
+``training_step``.  The Trainer brings everything that is the same for all of them:
+
+* device choice (cuda > mps > cpu) and bf16 autocast on CUDA;
+* distributed data parallel under ``torchrun`` (gloo on CPU, NCCL on GPU): every rank reads its
+  own shard of the data stream, gradients are averaged by DDP, rank 0 writes files;
+* a background thread that renders the next batches while the current one trains;
+* a tqdm progress bar, a ``log.jsonl`` line every ``log_every`` steps, a sample grid PNG every
+  ``sample_every`` steps;
+* atomic checkpoints (``model.*`` for inference, ``state.*`` for training: optimiser moments,
+  RNG states, step) and **exact** resume: K steps, stop, resume, K more gives the same weights
+  as 2K steps in one go;
+* a guard that stops with a clear message the moment a loss becomes NaN or infinite, before a
+  broken model is saved over the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from ..checkpoints import (
+    checkpoint_paths,
+    flatten_state,
+    load_checkpoint,
+    save_checkpoint,
+    unflatten_state,
+)
+from ..device import pick_device
+from ..images import make_grid, save_image
+
+
+class TrainingDiverged(FloatingPointError):
+    """A loss became NaN or infinite."""
+
+
+class Recipe:
+    """What an architecture gives the Trainer.  Subclasses set, in ``__init__``:
+
+    * ``self.model`` - the complete ``nn.Module`` (what inference loads);
+    * ``self.nets`` - name -> module called in ``training_step``; the Trainer replaces each
+      with a ``DistributedDataParallel`` wrapper when distributed, so call them, not
+      ``self.model``'s submodules, inside ``training_step``;
+    * ``self.optimizers`` - name -> optimiser;
+    * ``self.generators`` - name -> ``torch.Generator`` used for augmentation / noise
+      (saved and restored for exact resume);
+
+    and implement :meth:`batches`, :meth:`training_step`, :meth:`preview`, :meth:`config`.
+    """
+
+    arch: str = "recipe"
+    model: nn.Module
+    nets: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    generators: dict[str, torch.Generator]
+    device: torch.device = torch.device("cpu")
+    autocast: Any = contextlib.nullcontext
+
+    def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict[str, Any]]:
+        """Training batches ``start, start+1, ...`` of this rank's shard, on the CPU."""
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, Any], step: int) -> dict[str, torch.Tensor]:
+        """One optimisation step (forward, backward, optimiser step); returns the losses."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def preview(self) -> tuple[torch.Tensor, int]:
+        """A fixed probe: ``(images (N, 3, S, S), images per row)`` to save as a grid."""
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """JSON config of the inference checkpoint (kind, architecture, sizes, schema...)."""
+        raise NotImplementedError
+
+    def inference_state(self) -> dict[str, torch.Tensor]:
+        """Tensors of the inference checkpoint (default: the whole model)."""
+        return self.model.state_dict()
+
+    def to(self, device: torch.device) -> Recipe:
+        self.device = device
+        self.model.to(device)
+        return self
+
+
+def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
+    """Run ``it`` in a background thread, keeping ``depth`` items ready."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
+            q.put(e)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def distributed_context() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)``; initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    if world > 1:
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+    return 0, 1, 0
+
+
+class Trainer:
+    """Runs a :class:`Recipe` for ``steps`` steps, writing into ``out_dir``.
+
+    Files: ``model.safetensors/.json`` (inference), ``state.safetensors/.json`` (resume),
+    ``log.jsonl`` (one line per ``log_every`` steps), ``samples/step_NNNNNN.png``.
+    """
+
+    def __init__(self, recipe: Recipe, out_dir: str | os.PathLike, *, steps: int,
+                 log_every: int = 25, sample_every: int = 500, save_every: int = 500,
+                 device: str | torch.device | None = None, amp: bool = True,
+                 progress: bool = True, callbacks: list | None = None) -> None:
+        self.recipe, self.out = recipe, Path(out_dir)
+        self.steps, self.log_every = steps, log_every
+        self.sample_every, self.save_every = sample_every, save_every
+        self.rank, self.world_size, local_rank = distributed_context()
+        dev = pick_device(str(device) if device else None)
+        if dev.type == "cuda" and self.world_size > 1:
+            dev = torch.device("cuda", local_rank)
+            torch.cuda.set_device(dev)
+        self.device = dev
+        recipe.to(dev)
+        if amp and dev.type == "cuda" and torch.cuda.is_bf16_supported():
+            recipe.autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            ids = [dev.index] if dev.type == "cuda" else None
+            recipe.nets = {k: DDP(m, device_ids=ids) for k, m in recipe.nets.items()}
+        self.progress = progress and self.rank == 0
+        self.callbacks = list(callbacks or [])
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    # --- checkpoints -------------------------------------------------------------------
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def save(self) -> None:
+        """Atomically write the inference checkpoint and the training state (rank 0)."""
+        if self.is_main:
+            r = self.recipe
+            cfg = {**r.config(), "step": self.step}
+            save_checkpoint(self.out / "model", r.inference_state(), cfg)
+            tensors = {f"model.{k}": v for k, v in r.model.state_dict().items()}
+            opt = {k: flatten_state(f"opt.{k}", o.state_dict(), tensors)
+                   for k, o in r.optimizers.items()}
+            for k, g in r.generators.items():
+                tensors[f"rng.{k}"] = g.get_state()
+            tensors["rng.torch"] = torch.get_rng_state()
+            if torch.cuda.is_available():
+                tensors["rng.cuda"] = torch.cuda.get_rng_state()
+            save_checkpoint(self.out / "state", tensors, {
+                "kind": "training-state", "arch": r.arch, "step": self.step,
+                "world_size": self.world_size, "optimizers": opt, "model_config": cfg})
+        if self.world_size > 1:
+            dist.barrier()
+
+    def resume(self) -> bool:
+        """Load ``out_dir/state.*`` if present; returns whether it did."""
+        if not checkpoint_paths(self.out / "state")[1].exists():
+            return False
+        t, cfg = load_checkpoint(self.out / "state", kind="training-state")
+        r = self.recipe
+        if cfg.get("arch") != r.arch:
+            raise ValueError(f"{self.out} holds a {cfg.get('arch')!r} run, not {r.arch!r}")
+        r.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        for k, o in r.optimizers.items():
+            o.load_state_dict(unflatten_state(cfg["optimizers"][k], t))
+        for k, g in r.generators.items():
+            g.set_state(t[f"rng.{k}"])
+        torch.set_rng_state(t["rng.torch"])
+        if "rng.cuda" in t and torch.cuda.is_available():
+            torch.cuda.set_rng_state(t["rng.cuda"])
+        self.step = int(cfg["step"])
+        return True
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def _check(self, losses: dict[str, float]) -> None:
+        bad = {k: v for k, v in losses.items() if not torch.isfinite(torch.tensor(v))}
+        if bad:
+            last = self.out / "model.safetensors"
+            raise TrainingDiverged(
+                f"training diverged at step {self.step + 1}: {bad}. Nothing was saved over "
+                f"the last good checkpoint ({last if last.exists() else 'none yet'}). "
+                "Lower the learning rate or resume from that checkpoint.")
+
+    def save_samples(self) -> Path | None:
+        if not self.is_main:
+            return None
+        images, ncol = self.recipe.preview()
+        path = self.out / "samples" / f"step_{self.step:06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(make_grid(images.float().cpu(), ncol), path)
+        return path
+
+    def fit(self) -> list[dict[str, float]]:
+        """Train until ``steps``; returns the logged history of this call."""
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        r = self.recipe
+        data = _prefetch(r.batches(self.step, self.rank, self.world_size))
+        bar = tqdm(total=self.steps, initial=self.step, desc=r.arch, disable=not self.progress,
+                   dynamic_ncols=True)
+        log = self.out / "log.jsonl"
+        t0, images, window = time.perf_counter(), 0, {}
+        for model in r.nets.values():
+            model.train()
+        try:
+            while self.step < self.steps:
+                batch = next(data)
+                losses = {k: float(v) for k, v in r.training_step(batch, self.step).items()}
+                self._check(losses)
+                self.step += 1
+                images += len(next(iter(batch.values()))) * self.world_size
+                for k, v in losses.items():
+                    window.setdefault(k, []).append(v)
+                if self.step % self.log_every == 0 or self.step == self.steps:
+                    elapsed = time.perf_counter() - t0
+                    row = {"step": self.step, **{k: sum(v) / len(v) for k, v in window.items()},
+                           "images_per_s": images / max(elapsed, 1e-9),
+                           "elapsed_s": elapsed}
+                    window = {}
+                    self.history.append(row)
+                    if self.is_main:
+                        with open(log, "a") as f:
+                            f.write(json.dumps(row) + "\n")
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()
+                                     if k not in ("step", "elapsed_s")})
+                    for cb in self.callbacks:
+                        cb(self, row)
+                if self.step % self.sample_every == 0 or self.step == self.steps:
+                    self.save_samples()
+                if self.step % self.save_every == 0 or self.step == self.steps:
+                    self.save()
+                bar.update(1)
+        finally:
+            bar.close()
+            data.close()
+        return self.history

@@ -1,0 +1,1 @@
+"""Evaluation: judges trained on ground-truth renders, metrics, and the swap benchmark."""

@@ -1,0 +1,60 @@
+"""The swap benchmark: an oracle scores like ground truth, copying the source does not."""
+
+from __future__ import annotations
+
+import torch
+
+from deepfake_lab.eval.judges import Judge, judge_loss
+from deepfake_lab.eval.swap_eval import (
+    conditional_problems,
+    evaluate_swaps,
+    pair_problems,
+    trusted,
+)
+from deepfake_lab.train.two_decoder import person_identities
+
+KEYS = {"id_retrieval", "pose_mae_deg", "expr_mae", "psnr", "psnr_face", "ssim",
+        "sharpness_ratio", "kid", "ground_truth", "n_swaps"}
+
+
+def _judge() -> Judge:
+    torch.manual_seed(0)
+    return Judge(width=8, features=32).eval()
+
+
+def test_oracle_equals_ground_truth_and_copy_is_worse() -> None:
+    judge = _judge()
+    gallery, problems = conditional_problems(40, seed=3, batch=20)
+    oracle = evaluate_swaps(lambda b: b["target_image"], problems, gallery, judge, 40)
+    assert KEYS <= oracle.keys() and oracle["n_swaps"] == 40
+    assert oracle["psnr"] == 100 and oracle["ssim"] == 1 and oracle["sharpness_ratio"] == 1
+    for k in ("id_retrieval", "pose_mae_deg", "expr_mae"):
+        assert oracle[k] == oracle["ground_truth"][k]
+    gallery, problems = conditional_problems(40, seed=3, batch=20)
+    copy = evaluate_swaps(lambda b: b["source_image"], problems, gallery, judge, 40)
+    assert copy["psnr"] < 30 and copy["ssim"] < 0.95
+    assert copy["ground_truth"] == oracle["ground_truth"]      # same problems, same judge
+
+
+def test_pair_problems_swap_between_the_two_people() -> None:
+    ids = person_identities(("ada", "boris"))
+    gallery, problems = pair_problems(ids, 16, batch=8)
+    assert len(gallery) == 50 and torch.equal(gallery[:2], ids)
+    b = next(problems)
+    assert set(b["to"].tolist()) <= {0, 1}
+    assert torch.equal(b["target_attributes"][:, :15], ids[b["to"]])
+
+
+def test_judge_loss_weights_pose_and_expression_up() -> None:
+    target = torch.zeros(1, 22)
+    off_identity, off_pose = target.clone(), target.clone()
+    off_identity[0, 0] = 0.5
+    off_pose[0, 15] = 0.5
+    assert judge_loss(off_pose, target) > judge_loss(off_identity, target)
+
+
+def test_trust_bars() -> None:
+    good = {"ground_truth": {"id_retrieval": 99.0, "pose_mae_deg": 1.5, "expr_mae": 0.04}}
+    assert trusted(good)
+    bad = {"ground_truth": {**good["ground_truth"], "expr_mae": 0.06}}
+    assert not trusted(bad)

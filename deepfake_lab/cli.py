@@ -3,6 +3,10 @@
     deepfake-lab render --identity boris --yaw 30 --smile 0.8 -o boris.png
     deepfake-lab render --grid -o synthfaces.png
     deepfake-lab schema [--json]
+    deepfake-lab train --arch cvae --steps 3000 --out runs/cvae [--resume]
+    deepfake-lab models [--json]
+    deepfake-lab generate --model cvae-synthfaces-64 --identity ada --yaw 20 --swap-to boris
+    deepfake-lab eval --model cvae-synthfaces-64 --json
 
 Attribute flags are generated from the attribute schema (``--yaw``, ``--mouth-open``,
 ``--hair-length`` ...), so the CLI can never disagree with it.  ``--set NAME=VALUE`` takes
@@ -71,7 +75,67 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("schema", help="print the attribute schema")
     s.add_argument("--json", action="store_true", help="machine-readable JSON")
-    parser.set_defaults(subparsers={"render": r, "schema": s})
+
+    t = sub.add_parser("train", help="train a two-decoder, CVAE or cGAN model",
+                       description="Train one of the three architectures on SynthFaces. "
+                                   "Also runs under torchrun --nproc_per_node=N (DDP).")
+    t.add_argument("--arch", required=True, choices=("two-decoder", "cvae", "cgan"))
+    t.add_argument("--data", default="synthfaces", choices=("synthfaces",),
+                   help="training data (real facesets arrive with the real-faces pipeline)")
+    t.add_argument("--steps", type=int, default=3000, help="total steps (default 3000)")
+    t.add_argument("--batch", type=int, default=None, help="batch size (recipe default)")
+    t.add_argument("--size", type=int, default=64, choices=(64, 128), help="image size")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (recipe default)")
+    t.add_argument("--people", default="ada,boris",
+                   help="two-decoder: the two SynthFaces people (names or seeds)")
+    t.add_argument("--init-from", default=None, metavar="CKPT",
+                   help="cgan: warm-start generator and encoder from a CVAE checkpoint")
+    t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--save-every", type=int, default=250)
+    t.add_argument("--sample-every", type=int, default=250)
+    t.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best present)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    m = sub.add_parser("models", help="list the bundled models")
+    m.add_argument("--json", action="store_true", help="machine-readable JSON")
+
+    gen = sub.add_parser(
+        "generate", allow_abbrev=False,
+        help="a face from a model: from attributes, or swapped to another identity",
+        description="Generate with a trained model. Conditional models draw the face the "
+                    "attributes describe; --swap-to renders the source face (a SynthFaces "
+                    "render of --identity, or --source IMAGE) and swaps it.")
+    gen.add_argument("--model", required=True, help="bundled name or checkpoint path")
+    gen.add_argument("--identity", default="ada", help="identity of the face (name or seed)")
+    gen.add_argument("--swap-to", default=None, metavar="IDENTITY",
+                     help="swap the source face to this identity (name, seed, or for a "
+                          "two-decoder model one of its people)")
+    gen.add_argument("--source", default=None, metavar="IMAGE",
+                     help="an aligned face image as the source instead of a render; its "
+                          "pose/expression come from the attribute flags")
+    gen.add_argument("--scene", choices=("neutral", "random"), default="neutral")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    gen.add_argument("--size", type=int, default=256, help="output side in pixels")
+    gen.add_argument("--sheet", action="store_true",
+                     help="write source | output | ground truth side by side")
+    gen.add_argument("-o", "--output", default="generated.png")
+    gen.add_argument("--dev-unmarked", action="store_true", help=argparse.SUPPRESS)
+    _add_attribute_flags(gen)
+
+    e = sub.add_parser("eval", help="judge a model's swaps on held-out identities",
+                       description="ID retrieval, pose/expression error, PSNR, SSIM, "
+                                   "sharpness and KID against exact ground-truth swaps.")
+    e.add_argument("--model", required=True, help="bundled name or checkpoint path")
+    e.add_argument("--n", type=int, default=512, help="number of swaps (default 512)")
+    e.add_argument("--seed", type=int, default=7)
+    e.add_argument("--judge", default=None, help="judge checkpoint (default: bundled)")
+    e.add_argument("--json", action="store_true", help="machine-readable JSON")
+    parser.set_defaults(subparsers={"render": r, "schema": s, "train": t, "models": m,
+                                    "generate": gen, "eval": e})
     return parser
 
 
@@ -143,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     sub = parser.get_default("subparsers").get(args.command, parser)
-    if unknown and args.command == "render":
+    if unknown and args.command in ("render", "generate"):
         _reject_unknown(unknown, sub)
     elif unknown:
         sub.error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -151,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_render(args, sub)
     if args.command == "schema":
         return cmd_schema(args)
+    if args.command in ("train", "models", "generate", "eval"):
+        from . import commands
+        return getattr(commands, f"cmd_{args.command}")(args, sub)
     parser.print_help()
     return 0
 

@@ -49,6 +49,7 @@ class CGANRecipe:
     lr_d: float = 2e-4
     w_aux: float = 2.0
     w_rec: float = 5.0
+    clip: float = 1.0
     init_from: str | None = None   # a CVAE checkpoint to warm-start G and E from
     seed: int = 0
 
@@ -121,6 +122,7 @@ class CGANTraining(Recipe):
             loss_d = d_adv + self.hp.w_aux * d_aux
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.discriminator.parameters(), self.hp.clip)
         opt_d.step()
 
         # ---- 2. generator step ---------------------------------------------------------
@@ -138,6 +140,7 @@ class CGANTraining(Recipe):
             loss_g = g_adv + self.hp.w_aux * g_aux + self.hp.w_rec * g_rec
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.generator.parameters(), self.hp.clip)
         opt_g.step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
                 "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean(),

@@ -40,11 +40,12 @@ class CVAERecipe:
     """Hyper-parameters of CVAE training (saved in the checkpoint)."""
 
     batch: int = 64
-    lr: float = 1e-3
+    lr: float = 5e-4
     w_ssim: float = 0.5
     gamma: float = 0.02            # weight per nat of |KL - C|, against per-pixel L1
     capacity: float = 24.0         # nats the latent may finally carry
-    capacity_steps: int = 4000     # steps to open it from 0 to ``capacity``
+    capacity_steps: int = 2500     # steps to open it from 0 to ``capacity``
+    clip: float = 1.0              # gradient-norm clip: one bad batch cannot wreck the model
     seed: int = 0
 
 
@@ -87,6 +88,7 @@ class CVAETraining(Recipe):
         opt = self.optimizers["adam"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp.clip)
         opt.step()
         return {"loss": loss.detach(), "l1": l1.detach(), "dssim": dssim.detach(),
                 "kl": kl.detach(), "capacity": torch.tensor(cap)}

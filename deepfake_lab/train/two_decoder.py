@@ -39,6 +39,7 @@ class TwoDecoderRecipe:
     lr: float = 5e-4
     w_ssim: float = 1.0
     warp_scale: float = 0.04
+    clip: float = 1.0
     seed: int = 0
 
 
@@ -85,6 +86,7 @@ class TwoDecoderTraining(Recipe):
         opt = self.optimizers["adam"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp.clip)
         opt.step()
         return {"loss": loss.detach(), "l1": l1.detach(), "dssim": dssim.detach()}
 

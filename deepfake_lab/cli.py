@@ -7,6 +7,7 @@
     deepfake-lab models [--json]
     deepfake-lab generate --model cvae-synthfaces-64 --identity ada --yaw 20 --swap-to boris
     deepfake-lab eval --model cvae-synthfaces-64 --json
+    deepfake-lab verify generated.png --json
 
 Attribute flags are generated from the attribute schema (``--yaw``, ``--mouth-open``,
 ``--hair-length`` ...), so the CLI can never disagree with it.  ``--set NAME=VALUE`` takes
@@ -134,8 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=7)
     e.add_argument("--judge", default=None, help="judge checkpoint (default: bundled)")
     e.add_argument("--json", action="store_true", help="machine-readable JSON")
+
+    v = sub.add_parser("verify", help="check a file for the AI-generated label, watermark "
+                                      "and metadata")
+    v.add_argument("file", help="an image written by deepfake-lab (PNG, JPEG ...)")
+    v.add_argument("--json", action="store_true", help="machine-readable JSON")
     parser.set_defaults(subparsers={"render": r, "schema": s, "train": t, "models": m,
-                                    "generate": gen, "eval": e})
+                                    "generate": gen, "eval": e, "verify": v})
     return parser
 
 
@@ -215,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_render(args, sub)
     if args.command == "schema":
         return cmd_schema(args)
-    if args.command in ("train", "models", "generate", "eval"):
+    if args.command in ("train", "models", "generate", "eval", "verify"):
         from . import commands
         return getattr(commands, f"cmd_{args.command}")(args, sub)
     parser.print_help()

@@ -1,4 +1,4 @@
-"""The model commands of the CLI: ``train``, ``models``, ``generate``, ``eval``.
+"""The model commands of the CLI: ``train``, ``models``, ``generate``, ``eval``, ``verify``.
 
 Kept apart from :mod:`deepfake_lab.cli` so that ``render`` and ``schema`` start without
 importing the models.
@@ -173,4 +173,24 @@ def cmd_eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not report["judge_trusted"]:
         print("  warning: the judge misses its own bars on ground truth; "
               "treat these figures with care")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .provenance import verify_image
+
+    try:
+        report = verify_image(args.file)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    meta = report["metadata"]
+    print(f"{args.file}:")
+    print(f"  visible label   {report['label']}")
+    print(f"  watermark       {report['watermark']}"
+          + (f" (payload {report['payload']})" if report["payload"] else ""))
+    print(f"  metadata        ai_generated={meta.get('ai_generated', 'absent')}, "
+          f"model={meta.get('model', 'absent')}")
     return 0

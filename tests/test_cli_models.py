@@ -51,6 +51,12 @@ def test_generate_from_a_run_is_labelled_and_watermarked(tmp_path, capsys) -> No
     report = verify_image(png)
     assert report["watermark"] and report["label"]
     assert report["metadata"]["ai_generated"] == "true"
+    capsys.readouterr()
+    assert main(["verify", str(png), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == report
+    with pytest.raises(SystemExit):
+        main(["verify", str(tmp_path / "nope.png")])
+    assert "no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["generate", "--model", str(run), "--yawn", "3"])
     assert "did you mean --yaw" in capsys.readouterr().err

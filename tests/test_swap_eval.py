@@ -58,3 +58,17 @@ def test_trust_bars() -> None:
     assert trusted(good)
     bad = {"ground_truth": {**good["ground_truth"], "expr_mae": 0.06}}
     assert not trusted(bad)
+
+
+def test_train_judge_saves_resumes_and_loads(tmp_path) -> None:
+    from deepfake_lab.checkpoints import load_checkpoint
+    from deepfake_lab.eval.judges import load_judge, train_judge
+
+    out = tmp_path / "judge"
+    train_judge(out, steps=2, batch=4, save_every=1, progress=False)
+    train_judge(out, steps=3, batch=4, save_every=1, progress=False)     # resumes at 2
+    _, cfg = load_checkpoint(out, kind="judge")
+    assert cfg["step"] == 3
+    judge = load_judge(out)
+    assert judge(torch.zeros(2, 3, 128, 128)).shape == (2, 22)        # any size -> 64 px
+    assert not judge.training

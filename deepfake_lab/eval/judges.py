@@ -133,16 +133,19 @@ def load_judge(path: str | os.PathLike | None = None,
     return net.eval()
 
 
-def train_judge(out: str | os.PathLike, steps: int = 12000, batch: int = 96, lr: float = 2e-3,
-                seed: int = 0, save_every: int = 500, resume: bool = True,
-                fp16_weights: bool = True, progress: bool = True) -> Judge:
+def train_judge(out: str | os.PathLike, steps: int = 3000, batch: int = 96, lr: float = 2e-3,
+                seed: int = 0, save_every: int = 250, resume: bool = True,
+                fp16_weights: bool = True, progress: bool = True,
+                init_from: str | os.PathLike | None = None) -> Judge:
     """Train a judge on ground-truth renders of the training population.
 
     Cosine learning rate with 200 warm-up steps; checkpoints ``out`` every ``save_every``
     steps (``out.state`` holds the optimiser so that training resumes where it stopped).
+    ``init_from`` starts from another judge's weights (e.g. the bundled one) with a fresh
+    optimiser: a longer schedule continues where a shorter one ended.
     """
     people, train_idx, _ = synthfaces_population()
-    net = Judge()
+    net = load_judge(init_from).train() if init_from else Judge()
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     start = 0
     state_path = Path(str(out) + ".state")
@@ -151,7 +154,8 @@ def train_judge(out: str | os.PathLike, steps: int = 12000, batch: int = 96, lr:
         net.load_state_dict({k[4:]: v for k, v in t.items() if k.startswith("net.")})
         opt.load_state_dict(unflatten_state(cfg["optimizer"], t))
         start = cfg["step"]
-    recipe = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "augment": "soften"}
+    recipe = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "augment": "soften",
+              "init_from": None if init_from is None else Path(init_from).name}
     stream = SynthFacesStream(people, train_idx, batch_size=batch, size=JUDGE_SIZE,
                               seed=seed).batches(start)
     g = torch.Generator().manual_seed(seed * 7919 + start)
@@ -186,3 +190,26 @@ def _save_judge(net: Judge, opt: torch.optim.Optimizer, out, state_path: Path, s
     skeleton = flatten_state("opt", opt.state_dict(), tensors)
     save_checkpoint(state_path, tensors, {"kind": "judge-state", "step": step,
                                           "optimizer": skeleton})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m deepfake_lab.eval.judges --steps 3000 --out runs/judge/judge_synthfaces``"""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Train the SynthFaces judge on ground-truth renders")
+    ap.add_argument("--out", default="runs/judge/judge_synthfaces")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=96)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init-from", default=None, help="start from these judge weights")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train_judge(args.out, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                init_from=args.init_from)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@
     deepfake-lab generate --model cvae-synthfaces-64 --identity ada --yaw 20 --swap-to boris
     deepfake-lab eval --model cvae-synthfaces-64 --json
     deepfake-lab verify generated.png --json
+    deepfake-lab extract clip.mp4 --out facesets/clip
 
 Attribute flags are generated from the attribute schema (``--yaw``, ``--mouth-open``,
 ``--hair-length`` ...), so the CLI can never disagree with it.  ``--set NAME=VALUE`` takes
@@ -140,8 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       "and metadata")
     v.add_argument("file", help="an image written by deepfake-lab (PNG, JPEG ...)")
     v.add_argument("--json", action="store_true", help="machine-readable JSON")
+    from .faces.cli import add_extract_parser
+    x = add_extract_parser(sub)
     parser.set_defaults(subparsers={"render": r, "schema": s, "train": t, "models": m,
-                                    "generate": gen, "eval": e, "verify": v})
+                                    "generate": gen, "eval": e, "verify": v, "extract": x})
     return parser
 
 
@@ -221,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_render(args, sub)
     if args.command == "schema":
         return cmd_schema(args)
+    if args.command == "extract":
+        from .faces.cli import cmd_extract
+        return cmd_extract(args, sub)
     if args.command in ("train", "models", "generate", "eval", "verify"):
         from . import commands
         return getattr(commands, f"cmd_{args.command}")(args, sub)

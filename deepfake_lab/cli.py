@@ -82,8 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train one of the three architectures on SynthFaces. "
                                    "Also runs under torchrun --nproc_per_node=N (DDP).")
     t.add_argument("--arch", required=True, choices=("two-decoder", "cvae", "cgan"))
-    t.add_argument("--data", default="synthfaces", choices=("synthfaces",),
-                   help="training data (real facesets arrive with the real-faces pipeline)")
+    t.add_argument("--data", default="synthfaces",
+                   help="'synthfaces' (default) or real facesets, comma-separated: bundled "
+                        "samples (woman, man, carphone) or folders made by 'deepfake-lab "
+                        "extract'. two-decoder: exactly two facesets, one per person; cvae: "
+                        "one learned identity per faceset")
     t.add_argument("--steps", type=int, default=3000, help="total steps (default 3000)")
     t.add_argument("--batch", type=int, default=None, help="batch size (recipe default)")
     t.add_argument("--size", type=int, default=64, choices=(64, 128), help="image size")

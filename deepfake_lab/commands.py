@@ -25,6 +25,15 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.arch != "cgan" and args.init_from:
         parser.error("--init-from is for --arch cgan (a CVAE checkpoint)")
     people = tuple(p.strip() for p in args.people.split(",") if p.strip())
+    facesets = () if args.data == "synthfaces" else tuple(
+        p.strip() for p in args.data.split(",") if p.strip())
+    if facesets and args.arch == "cgan":
+        parser.error("--arch cgan trains on synthfaces only; for real faces train a cvae")
+    if facesets and args.arch == "two-decoder":
+        if len(facesets) != 2:
+            parser.error(f"a two-decoder model on real faces needs exactly two facesets "
+                         f"(one per person), got {len(facesets)}: {args.data}")
+        people = facesets
     if args.arch == "two-decoder" and len(people) < 2:
         parser.error("--people needs at least two names, e.g. ada,boris")
     out = Path(args.out or f"runs/{args.arch}")
@@ -35,7 +44,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     distributed_context()
     try:
         recipe = make_recipe(args.arch, size=args.size, batch=args.batch, lr=args.lr,
-                             seed=args.seed, people=people, init_from=args.init_from)
+                             seed=args.seed, people=people, init_from=args.init_from,
+                             facesets=facesets)
         trainer = Trainer(recipe, out, steps=args.steps, save_every=args.save_every,
                           sample_every=args.sample_every, device=args.device,
                           progress=not args.no_progress)

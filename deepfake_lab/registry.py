@@ -32,6 +32,8 @@ BUNDLED = {
     "two-decoder-ada-boris-64": "two_decoder_ada_boris_64",
     "cvae-synthfaces-64": "cvae_synthfaces_64",
     "cgan-synthfaces-64": "cgan_synthfaces_64",
+    "two-decoder-woman-man-64": "two_decoder_woman_man_64",   # real faces (bundled samples)
+    "cvae-real-64": "cvae_real_64",                           # woman, man, carphone
 }
 ARCHITECTURES = ("two-decoder", "cvae", "cgan")
 

@@ -9,16 +9,22 @@ ARCHITECTURES = ("two-decoder", "cvae", "cgan")
 
 def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: float | None = None,
                 seed: int = 0, people: tuple[str, ...] = ("ada", "boris"),
-                init_from: str | None = None) -> Recipe:
-    """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes."""
+                init_from: str | None = None, facesets: tuple[str, ...] = ()) -> Recipe:
+    """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
+
+    ``facesets`` (bundled sample names or folders) switches to real faces: the two-decoder
+    model's people are then those facesets, the CVAE learns one identity per faceset.
+    """
     from dataclasses import replace
 
     if arch == "cvae":
         from ..models.cvae import CVAEConfig
         from .cvae import CVAERecipe, CVAETraining
         hp = replace(CVAERecipe(seed=seed), **_given(batch=batch, lr=lr))
-        return CVAETraining(CVAEConfig(size=size), hp)
+        return CVAETraining(CVAEConfig(size=size), hp, facesets=facesets)
     if arch == "cgan":
+        if facesets:
+            raise ValueError("the cGAN trains on SynthFaces only; train a CVAE on facesets")
         from ..models.cgan import CGANConfig
         from .cgan import CGANRecipe, CGANTraining
         hp = replace(CGANRecipe(seed=seed, init_from=init_from),
@@ -28,7 +34,9 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         from ..models.two_decoder import TwoDecoderConfig
         from .two_decoder import TwoDecoderRecipe, TwoDecoderTraining
         hp = replace(TwoDecoderRecipe(seed=seed), **_given(batch=batch, lr=lr))
-        return TwoDecoderTraining(TwoDecoderConfig(people=tuple(people), size=size), hp)
+        people = facesets or people
+        return TwoDecoderTraining(TwoDecoderConfig(people=tuple(people), size=size), hp,
+                                  facesets=bool(facesets))
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
 
 

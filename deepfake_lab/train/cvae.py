@@ -18,16 +18,27 @@ latent fills with what the attributes cannot say - lighting, background, clothes
 
 Data: an endless stream of random SynthFaces people (the training split of the shared
 population), random pose, expression and scene.  Ground-truth swaps are never used here.
+Or real faces: facesets from ``deepfake-lab extract`` with the pose and expression the
+estimator read, and a *learned* identity block (one weight per faceset); the model then
+moves real faces with the same sliders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
+from ..attributes import learned_identity_schema
+from ..data.faceset_stream import (
+    HELD_OUT,
+    FacesetStream,
+    FacesetTensors,
+    faceset_name,
+    load_facesets,
+)
 from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_population
 from ..data.synthfaces import SCHEMA
 from ..eval.metrics import dssim_loss
@@ -54,17 +65,30 @@ class CVAETraining(Recipe):
 
     arch = "cvae"
 
-    def __init__(self, cfg: CVAEConfig | None = None, recipe: CVAERecipe | None = None) -> None:
-        self.cfg, self.hp = cfg or CVAEConfig(attr_dim=SCHEMA.dim), recipe or CVAERecipe()
+    def __init__(self, cfg: CVAEConfig | None = None, recipe: CVAERecipe | None = None,
+                 facesets: tuple[str, ...] = ()) -> None:
+        self.hp = recipe or CVAERecipe()
+        self.real, self.schema = None, SCHEMA
+        if facesets:  # real faces: one learned identity weight per faceset
+            sets = load_facesets(facesets)
+            self.schema = learned_identity_schema(faceset_name(f) for f in sets)
+            size = cfg.size if cfg else CVAEConfig().size
+            self.real = FacesetTensors.build(sets, size, self.schema)
+        self.cfg = replace(cfg or CVAEConfig(), attr_dim=self.schema.dim)
         torch.manual_seed(self.hp.seed)
         self.model = CVAE(self.cfg)
         self.nets = {"cvae": self.model}
         self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), self.hp.lr,
                                                     betas=(0.5, 0.999))}
         self.generators = {}
-        self.people, self.train_idx, self.test_idx = synthfaces_population()
+        if self.real is None:
+            self.people, self.train_idx, self.test_idx = synthfaces_population()
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
+        if self.real is not None:
+            return FacesetStream(self.real.train(), batch_size=self.hp.batch,
+                                 seed=self.hp.seed, rank=rank,
+                                 world_size=world_size).batches(start)
         stream = SynthFacesStream(self.people, self.train_idx, batch_size=self.hp.batch,
                                   size=self.cfg.size, seed=self.hp.seed, rank=rank,
                                   world_size=world_size)
@@ -95,17 +119,31 @@ class CVAETraining(Recipe):
 
     @torch.no_grad()
     def preview(self) -> tuple[torch.Tensor, int]:
-        """Rows: held-out sources, reconstructions, swaps, ground-truth swaps (8 columns)."""
-        b = next(swap_pairs(self.people, self.test_idx, batch_size=8, size=self.cfg.size,
-                            seed=1234, n_batches=1))
+        """Rows: held-out sources, reconstructions, swaps, and the ground-truth swaps
+        (SynthFaces only: real faces have no ground truth) - 8 columns."""
+        if self.real is not None:
+            held = self.real.test()
+            pick = torch.linspace(0, len(held) - 1, 8).long()
+            x, a_s = held.images[pick], held.attributes[pick]
+            n = len(self.real.people)
+            to = F.one_hot((held.identity[pick] + 1) % n, n).float()   # the next person
+            a_t = self.schema.with_identity(a_s, self.schema.normalize(to, "identity"))
+            gt = None
+        else:
+            b = next(swap_pairs(self.people, self.test_idx, batch_size=8, size=self.cfg.size,
+                                seed=1234, n_batches=1))
+            x, a_s, a_t = b["source_image"], b["source_attributes"], b["target_attributes"]
+            gt = b["target_image"]
         self.model.eval()
-        x, a_s, a_t = (b[k].to(self.device) for k in ("source_image", "source_attributes",
-                                                      "target_attributes"))
-        rec, swap = self.model.swap(x, a_s, a_s), self.model.swap(x, a_s, a_t)
+        x, a_s, a_t = x.to(self.device), a_s.to(self.device), a_t.to(self.device)
+        rows = [x, self.model.swap(x, a_s, a_s), self.model.swap(x, a_s, a_t)]
         self.model.train()
-        return torch.cat([x, rec, swap, b["target_image"].to(self.device)]).cpu(), 8
+        if gt is not None:
+            rows.append(gt.to(self.device))
+        return torch.cat(rows).cpu(), 8
 
     def config(self) -> dict:
+        data = ("synthfaces" if self.real is None else
+                {"kind": "facesets", "facesets": list(self.real.people), "held_out": HELD_OUT})
         return {"kind": "model", "architecture": "cvae", "model": self.cfg.to_dict(),
-                "schema": SCHEMA.to_json(), "data": "synthfaces",
-                "recipe": asdict(self.hp)}
+                "schema": self.schema.to_json(), "data": data, "recipe": asdict(self.hp)}

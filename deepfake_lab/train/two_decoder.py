@@ -11,18 +11,27 @@ network must learn what a face of that person looks like - which is exactly what
     rec_A, rec_B = model(warped_A, warped_B)            # each through its own decoder
     loss = sum_k  L1(rec_k, target_k) + w_ssim * DSSIM(rec_k, target_k)
 
-Data: SynthFaces renders of the two people at random poses, expressions and scenes - the
-same thing a user gets by extracting faces from two videos.  No attribute vector is used.
+Data: either SynthFaces renders of the two people at random poses, expressions and scenes,
+or - the classic deepfake - two real facesets made by ``deepfake-lab extract`` (their last
+frames held out; faces mirrored at random).  No attribute vector is used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
+from ..attributes import learned_identity_schema
+from ..data.faceset_stream import (
+    HELD_OUT,
+    FacesetStream,
+    FacesetTensors,
+    faceset_name,
+    load_facesets,
+)
 from ..data.synth_datasets import SynthFacesStream
 from ..data.synthfaces import SCHEMA, Scene, identity_vector, render, sample_pose_expression
 from ..eval.metrics import dssim_loss
@@ -47,28 +56,43 @@ class TwoDecoderTraining(Recipe):
     """Recipe for :class:`~deepfake_lab.models.two_decoder.TwoDecoder` on two SynthFaces people.
 
     ``people`` are catalogue names (``deepfake-lab render --identities`` lists them) or
-    population seeds as strings of digits.
+    population seeds as strings of digits; with ``facesets=True`` they are faceset folders or
+    bundled sample facesets (``woman``, ``man``, ``carphone``) instead.
     """
 
     arch = "two-decoder"
 
     def __init__(self, cfg: TwoDecoderConfig | None = None,
-                 recipe: TwoDecoderRecipe | None = None) -> None:
+                 recipe: TwoDecoderRecipe | None = None, facesets: bool = False) -> None:
         self.cfg, self.hp = cfg or TwoDecoderConfig(people=("ada", "boris")), recipe or \
             TwoDecoderRecipe()
         torch.manual_seed(self.hp.seed)
+        self.real = None
+        if facesets:  # real faces: the people are facesets, named after their folders
+            sets = load_facesets(self.cfg.people)
+            names = tuple(faceset_name(f) for f in sets)
+            self.cfg = replace(self.cfg, people=names)
+            self.real = FacesetTensors.build(sets, self.cfg.size, learned_identity_schema(names))
         self.model = TwoDecoder(self.cfg)
         self.nets = {"model": self.model}
         self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), self.hp.lr,
                                                     betas=(0.5, 0.999))}
         self.generators = {"warp": torch.Generator().manual_seed(self.hp.seed + 1)}
-        self.identities = person_identities(self.cfg.people)          # (P, n_identity)
+        if self.real is None:
+            self.identities = person_identities(self.cfg.people)      # (P, n_identity)
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
-        streams = [SynthFacesStream(self.identities, [k], batch_size=self.hp.batch,
-                                    size=self.cfg.size, seed=self.hp.seed * 1000 + k, rank=rank,
-                                    world_size=world_size).batches(start)
-                   for k in range(len(self.cfg.people))]
+        if self.real is not None:
+            train = self.real.train()
+            streams = [FacesetStream(train.person(k), batch_size=self.hp.batch,
+                                     seed=self.hp.seed * 1000 + k, rank=rank,
+                                     world_size=world_size).batches(start)
+                       for k in range(len(self.cfg.people))]
+        else:
+            streams = [SynthFacesStream(self.identities, [k], batch_size=self.hp.batch,
+                                        size=self.cfg.size, seed=self.hp.seed * 1000 + k,
+                                        rank=rank, world_size=world_size).batches(start)
+                       for k in range(len(self.cfg.people))]
         for parts in zip(*streams, strict=False):  # endless streams
             yield {f"image_{k}": p["image"] for k, p in enumerate(parts)}
 
@@ -92,21 +116,32 @@ class TwoDecoderTraining(Recipe):
 
     @torch.no_grad()
     def preview(self) -> tuple[torch.Tensor, int]:
-        """Per person k: sources, swaps to the other person, ground truth (8 columns)."""
+        """Per person k: sources, swaps to the other person, and (SynthFaces) the ground
+        truth; real facesets have no ground truth, so their sources are held-out frames."""
         rows = []
+        self.model.eval()
         for k in range(2):
             other = 1 - k
-            src, gt = probe_pair(self.identities[k], self.identities[other], 8, self.cfg.size)
-            self.model.eval()
-            swap = self.model.swap(src.to(self.device), other).cpu()
-            self.model.train()
-            rows += [src, swap, gt]
+            if self.real is not None:
+                held = self.real.test().person(k).images
+                src = held[torch.linspace(0, len(held) - 1, 8).long()]
+                rows += [src, self.model.swap(src.to(self.device), other).cpu()]
+            else:
+                src, gt = probe_pair(self.identities[k], self.identities[other], 8,
+                                     self.cfg.size)
+                rows += [src, self.model.swap(src.to(self.device), other).cpu(), gt]
+        self.model.train()
         return torch.cat(rows), 8
 
     def config(self) -> dict:
-        return {"kind": "model", "architecture": "two-decoder", "model": self.cfg.to_dict(),
-                "schema": SCHEMA.to_json(), "data": "synthfaces",
-                "people_identities": self.identities.tolist(), "recipe": asdict(self.hp)}
+        cfg = {"kind": "model", "architecture": "two-decoder", "model": self.cfg.to_dict(),
+               "recipe": asdict(self.hp)}
+        if self.real is not None:
+            return {**cfg, "schema": self.real.schema.to_json(),
+                    "data": {"kind": "facesets", "facesets": list(self.cfg.people),
+                             "held_out": HELD_OUT}}
+        return {**cfg, "schema": SCHEMA.to_json(), "data": "synthfaces",
+                "people_identities": self.identities.tolist()}
 
 
 def person_identities(people: tuple[str, ...]) -> torch.Tensor:

@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="two-decoder: the two SynthFaces people (names or seeds)")
     t.add_argument("--init-from", default=None, metavar="CKPT",
                    help="cgan: warm-start generator and encoder from a CVAE checkpoint")
+    t.add_argument("--continue-from", default=None, metavar="MODEL",
+                   help="start from the weights and step of a model of the same architecture "
+                        "and sizes (a bundled name or a run's model), with fresh optimisers; "
+                        "--steps is the total to reach")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)

@@ -49,8 +49,17 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         trainer = Trainer(recipe, out, steps=args.steps, save_every=args.save_every,
                           sample_every=args.sample_every, device=args.device,
                           progress=not args.no_progress)
-        if args.resume and trainer.resume() and trainer.is_main:
-            print(f"resumed {out} at step {trainer.step}")
+        if args.resume and trainer.resume():
+            if trainer.is_main:
+                print(f"resumed {out} at step {trainer.step}")
+        elif args.continue_from:
+            fresh = trainer.continue_from(args.continue_from)
+            if trainer.step >= args.steps:
+                parser.error(f"{args.continue_from} is already at step {trainer.step}; ask "
+                             f"for more --steps (the total to reach)")
+            if trainer.is_main:
+                print(f"continuing from {args.continue_from} at step {trainer.step}"
+                      + (f" ({len(fresh)} discriminator tensors start afresh)" if fresh else ""))
         trainer.fit()
     except (CheckpointError, ValueError, RuntimeError) as e:
         if isinstance(e, TrainingDiverged):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from deepfake_lab.checkpoints import load_checkpoint
 from deepfake_lab.cli import main
@@ -28,6 +29,34 @@ def test_train_cli_writes_and_resumes(tmp_path, capsys) -> None:
     assert "resumed" in capsys.readouterr().out
     _, cfg = load_checkpoint(out / "model", kind="model")
     assert cfg["step"] == 4
+
+
+def test_continue_from_another_run_keeps_weights_and_step(tmp_path, capsys) -> None:
+    """--continue-from: a new run starts from a model's weights and step, fresh optimiser."""
+    from deepfake_lab.registry import load_model
+
+    base = ["train", "--arch", "two-decoder", "--batch", "2", "--no-progress", "--threads", "1"]
+    assert main([*base, "--steps", "3", "--out", str(tmp_path / "a")]) == 0
+    first = load_model(tmp_path / "a").model.state_dict()
+    with pytest.raises(SystemExit):  # already at the requested total
+        main([*base, "--steps", "3", "--out", str(tmp_path / "b"),
+              "--continue-from", str(tmp_path / "a")])
+    assert "already at step 3" in capsys.readouterr().err
+    assert main([*base, "--steps", "4", "--out", str(tmp_path / "c"),
+                 "--continue-from", str(tmp_path / "a")]) == 0
+    assert "at step 3" in capsys.readouterr().out
+    _, cfg = load_checkpoint(tmp_path / "c" / "model", kind="model")
+    assert cfg["step"] == 4
+    # One step from the first run's weights: changed, but close (not a fresh model).
+    after = load_model(tmp_path / "c").model.state_dict()
+    fresh = load_model(tmp_path / "a").model.state_dict()  # same file as `first`
+    drift = max((after[k] - first[k]).abs().max().item() for k in first)
+    assert 0 < drift < 0.05 and all(torch.equal(first[k], fresh[k]) for k in first)
+    # Another pair of people is another model: refused with the difference named.
+    with pytest.raises(SystemExit):
+        main([*base, "--steps", "5", "--out", str(tmp_path / "d"), "--people", "ada,dara",
+              "--continue-from", str(tmp_path / "a")])
+    assert "its model differs" in capsys.readouterr().err
 
 
 def test_train_cli_rejects_bad_combinations(capsys) -> None:

@@ -216,6 +216,30 @@ class Trainer:
         self.step = int(cfg["step"])
         return True
 
+    def continue_from(self, path: str | os.PathLike) -> list[str]:
+        """Start from the weights and step of an *inference* checkpoint of this recipe's
+        architecture and sizes (a bundled model, or another run's ``model``), with fresh
+        optimisers: schedules and the data stream carry on from that step.  Not an exact
+        resume (the optimiser moments are gone); use :meth:`resume` when ``state.*`` exists.
+        Returns the parameter names that were not in the checkpoint (a cGAN's inference
+        checkpoint leaves out its discriminator, which then starts afresh)."""
+        from ..registry import resolve
+
+        _, stem = resolve(path)
+        tensors, cfg = load_checkpoint(stem, kind="model")
+        mine = json.loads(json.dumps(self.recipe.config()))  # tuples -> lists, as saved
+        for key in ("architecture", "model", "schema"):
+            if cfg.get(key) != mine.get(key):
+                raise ValueError(f"{stem} cannot continue this run: its {key} differs "
+                                 f"({cfg.get(key)!r} vs {mine.get(key)!r})"[:400])
+        state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+        missing, unexpected = self.recipe.model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("discriminator.") for k in missing):
+            raise ValueError(f"{stem} does not fit this model: missing {missing[:4]}, "
+                             f"unexpected {unexpected[:4]}")
+        self.step = int(cfg.get("step", 0))
+        return list(missing)
+
     # --- the loop ----------------------------------------------------------------------
 
     def _check(self, losses: dict[str, float]) -> None:

@@ -136,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_attribute_flags(gen)
 
     e = sub.add_parser("eval", help="judge a model's swaps on held-out identities",
-                       description="ID retrieval, pose/expression error, PSNR, SSIM, "
-                                   "sharpness and KID against exact ground-truth swaps.")
+                       description="SynthFaces models: ID retrieval, pose/expression error, "
+                                   "PSNR, SSIM, sharpness and KID against exact ground-truth "
+                                   "swaps. Real-face models: identity (dlib embedding nearer "
+                                   "the target), pose and expression kept, on held-out frames.")
     e.add_argument("--model", required=True, help="bundled name or checkpoint path")
     e.add_argument("--n", type=int, default=512, help="number of swaps (default 512)")
     e.add_argument("--seed", type=int, default=7)

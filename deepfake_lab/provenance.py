@@ -1,14 +1,15 @@
-"""Provenance marks for generated images: a visible label and an invisible watermark.
+"""Provenance marks for generated images and videos: a visible label and an invisible watermark.
 
-Project rule: every image (and, later, every video frame) that a model generates and that
-leaves the app or the CLI carries **two** marks:
+Project rule: every image and every video frame that a model generates and that leaves the
+app or the CLI carries **two** marks:
 
 1. a *visible* ``AI-generated`` label - a small semi-opaque dark box with white text in the
    bottom-left corner, scaled to the image (:func:`label_image`);
 2. an *invisible* watermark hidden in the pixels (:func:`embed_watermark`), which names the
    model and the content without changing how the image looks;
 
-plus, for PNG files, plain-text metadata chunks (:func:`save_generated_png`).  The label is
+plus, for PNG files, plain-text metadata chunks (:func:`save_generated_png`), and for mp4
+files metadata tags (:func:`video_metadata`; the video part is section 4 below).  The label is
 for people, the watermark is for tools, the metadata is for honest pipelines.  Each can be
 removed by someone who wants to (crop the label, re-encode the pixels, strip the chunks), so
 together they are a *disclosure* mechanism, not proof of origin.
@@ -188,6 +189,18 @@ def label_image(img: np.ndarray, text: str = DEFAULT_LABEL) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=16)
+def _label_template(height: int, width: int, text: str
+                    ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]:
+    """The label's box and its glyph / near-glyph pixel masks (cached: video frames share it)."""
+    font, (x0, y0, x1, y1), origin = _label_layout(height, width, text)
+    mask = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(mask).text(origin, text, font=font, fill=255)
+    near_glyph = np.asarray(mask.filter(ImageFilter.MaxFilter(3)))[y0:y1, x0:x1] > 0
+    glyph = np.asarray(mask)[y0:y1, x0:x1] >= 250
+    return (x0, y0, x1, y1), glyph, near_glyph
+
+
 def _detect_label(a: np.ndarray, text: str = DEFAULT_LABEL) -> bool | None:
     """Template check: are the glyph pixels bright and the box around them dark?
 
@@ -200,11 +213,7 @@ def _detect_label(a: np.ndarray, text: str = DEFAULT_LABEL) -> bool | None:
     h, w = a.shape[:2]
     if min(h, w) < 32:
         return None
-    font, (x0, y0, x1, y1), origin = _label_layout(h, w, text)
-    mask = Image.new("L", (w, h), 0)
-    ImageDraw.Draw(mask).text(origin, text, font=font, fill=255)
-    near_glyph = np.asarray(mask.filter(ImageFilter.MaxFilter(3)))[y0:y1, x0:x1] > 0
-    glyph = np.asarray(mask)[y0:y1, x0:x1] >= 250
+    (x0, y0, x1, y1), glyph, near_glyph = _label_template(h, w, text)
     if not glyph.any() or near_glyph.all():
         return None
     luma = _luma(a[y0:y1, x0:x1])
@@ -265,16 +274,17 @@ def _slots_to_luma(delta: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return dy
 
 
-def _layout(n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+def _layout(n_slots: int, message_bits: int = MESSAGE_BITS,
+            seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     """Which message bit each slot carries, and each slot's dither (fraction of a step).
 
     The slots are shuffled with a fixed seed; the j-th slot in shuffled order carries bit
-    ``j mod 72``, so bit ``i`` sits in shuffled slots ``i, i+72, i+144, ...``.
+    ``j mod 72`` (``message_bits``), so bit ``i`` sits in shuffled slots ``i, i+72, ...``.
     """
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     order = rng.permutation(n_slots)
     bit_of_slot = np.empty(n_slots, dtype=np.int64)
-    bit_of_slot[order] = np.arange(n_slots) % MESSAGE_BITS
+    bit_of_slot[order] = np.arange(n_slots) % message_bits
     dither = rng.random(n_slots)
     return bit_of_slot, dither
 
@@ -481,3 +491,333 @@ def verify_image(path: str | Path) -> dict[str, Any]:
         "payload": mark["payload"].hex() if mark["found"] else None,
         "metadata": metadata,
     }
+
+
+# --------------------------------------------------------------------------------------
+# 4. Video: the same two marks on every frame, mp4 metadata, and a verifier
+# --------------------------------------------------------------------------------------
+#
+# A video is a stack of frames, so every frame gets the visible label and the invisible
+# watermark of sections 1 and 2, with three differences:
+#
+# * **Speed.**  A frame is marked in ~2 ms at 640x360: the layout (which slot carries which
+#   bit, its dither, the DCT basis) is computed once per frame size (:class:`FrameWatermark`,
+#   :class:`LabelStamp`); the two coefficients of each 8x8 block are a matrix product of the
+#   blocks ``(N, 64)`` with their two basis images ``(64, 2)``, not a full DCT; and one
+#   embedding pass suffices (the rounding residue is far below the step).
+# * **A longer payload**, 8 bytes: ``b"DL"`` (the project) + 3 bytes of ``sha256(model id)``
+#   + 3 bytes of the content hash (the SHA-256 of the source clip, or of the request for an
+#   animation) - :func:`make_video_payload`.  Message: 16 sync + 64 data + 8 CRC = 88 bits.
+# * **Votes across frames.**  Every frame carries the same message at the same places, so
+#   the verifier adds the soft votes of many frames before deciding: what H.264 blurs in one
+#   frame it rarely blurs in all of them.  Measured on the bundled clip after our encode
+#   *and* a re-encode with ``ffmpeg -crf 23``: ~78 % of single slots still read correctly,
+#   the per-frame vote gets 100 % of the message bits (tests/test_video_provenance.py).
+#
+# The mp4 container carries metadata tags (``ai_generated``, ``generator``, ``model``,
+# ``watermark``, ``content_sha256`` and a human-readable ``comment``), written by ffmpeg with
+# ``-movflags use_metadata_tags`` and read back with ``ffmpeg -f ffmetadata``.
+
+VIDEO_WATERMARK_VERSION = "dfl-video-dct-qim/1"
+"""Name and version of the per-frame video watermark; written into mp4 metadata."""
+
+PROJECT_TAG = b"DL"
+VIDEO_PAYLOAD_BYTES = 8
+VIDEO_MESSAGE_BITS = SYNC_BITS + 8 * VIDEO_PAYLOAD_BYTES + CRC_BITS  # 88
+VIDEO_SEED = SEED + 1
+VIDEO_MIN_BLOCKS = math.ceil(VIDEO_MESSAGE_BITS * MIN_REPETITIONS / len(COEFFICIENTS))  # 220
+
+
+def make_video_payload(model_id: str, content_sha256: str | bytes) -> bytes:
+    """``b"DL" + sha256(model_id)[:3] + content_sha256[:3]`` (8 bytes).
+
+    ``content_sha256`` is a SHA-256 digest (32 bytes or 64 hex characters): of the source
+    clip for a swap, of the request for an animation.
+    """
+    digest = bytes.fromhex(content_sha256) if isinstance(content_sha256, str) else content_sha256
+    if len(digest) != 32:
+        raise ValueError(f"content_sha256 must be a SHA-256 digest, got {len(digest)} bytes")
+    return PROJECT_TAG + hashlib.sha256(model_id.encode("utf-8")).digest()[:3] + digest[:3]
+
+
+def parse_video_payload(payload: bytes) -> dict[str, str]:
+    """Split an 8-byte video payload into its project, model and content fingerprints."""
+    return {"project": "deepfake-lab" if payload[:2] == PROJECT_TAG else payload[:2].hex(),
+            "model_fingerprint": payload[2:5].hex(), "content_fingerprint": payload[5:8].hex()}
+
+
+def _basis(coefficients: tuple[tuple[int, int], ...] = COEFFICIENTS) -> np.ndarray:
+    """The 8x8 DCT basis images of ``coefficients`` as columns: ``(64, K)`` float32."""
+    return np.stack([np.outer(_C[u], _C[v]).reshape(64) for u, v in coefficients],
+                    axis=1).astype(np.float32)
+
+
+class FrameWatermark:
+    """The video watermark for one frame size: embed it in a frame, read soft bits back.
+
+    >>> wm = FrameWatermark(360, 640)                        # doctest: +SKIP
+    >>> marked = wm.embed(frame, make_video_payload("m", sha))
+    >>> wm.decode(wm.soft_bits(marked))["payload"]           # the 8 bytes
+    """
+
+    def __init__(self, height: int, width: int, strength: float = DEFAULT_STRENGTH) -> None:
+        self.height, self.width, self.strength = int(height), int(width), float(strength)
+        self.rows, self.cols = self.height // 8, self.width // 8
+        blocks = self.rows * self.cols
+        if blocks < VIDEO_MIN_BLOCKS:
+            raise ValueError(
+                f"frames of {height}x{width} are too small for the video watermark: "
+                f"{blocks} full 8x8 blocks, at least {VIDEO_MIN_BLOCKS} needed "
+                f"(e.g. 128x128 pixels)")
+        self.basis = _basis()                                    # (64, 2)
+        n_slots = blocks * len(COEFFICIENTS)
+        self.bit_of_slot, self.dither = _layout(n_slots, VIDEO_MESSAGE_BITS, VIDEO_SEED)
+        self.counts = np.bincount(self.bit_of_slot, minlength=VIDEO_MESSAGE_BITS)
+        self._offset: np.ndarray | None = None
+        self._payload: bytes | None = None
+
+    def _coefficients(self, frame: np.ndarray) -> np.ndarray:
+        """Slot coefficients ``(blocks * 2,)`` of a uint8 RGB frame (block-major order)."""
+        import cv2
+
+        y = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)   # (H, W) luma
+        r, c = self.rows, self.cols
+        blocks = y[:r * 8, :c * 8].reshape(r, 8, c, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+        return (blocks.astype(np.float32) @ self.basis).reshape(-1)        # (N * 2,)
+
+    def embed(self, frame: np.ndarray, payload: bytes, out: np.ndarray | None = None
+              ) -> np.ndarray:
+        """Mark a uint8 ``(H, W, 3)`` frame with the 8-byte ``payload`` (QIM, one pass).
+
+        Writes into ``out`` (may be ``frame`` itself; default a new array) and returns it.
+        """
+        import cv2
+
+        if frame.shape[:2] != (self.height, self.width):
+            raise ValueError(f"frame is {frame.shape[:2]}, this watermark is for "
+                             f"{(self.height, self.width)}")
+        if len(payload) != VIDEO_PAYLOAD_BYTES:
+            raise ValueError(f"payload must be {VIDEO_PAYLOAD_BYTES} bytes, got {len(payload)}")
+        if payload != self._payload:  # the lattice of each slot's wanted bit, once per payload
+            wanted = _message_bits(bytes(payload))[self.bit_of_slot]
+            self._offset = ((self.dither + wanted / 2) * self.strength).astype(np.float32)
+            self._payload = bytes(payload)
+        c = self._coefficients(frame)
+        d, off = self.strength, self._offset
+        delta = off + np.round((c - off) / d) * d - c                        # (N * 2,)
+        r, k = self.rows, self.cols
+        dy = (delta.reshape(-1, len(COEFFICIENTS)) @ self.basis.T)           # (N, 64)
+        dy = dy.reshape(r, k, 8, 8).transpose(0, 2, 1, 3).reshape(r * 8, k * 8)
+        full = np.zeros((self.height, self.width), np.float32)
+        full[:r * 8, :k * 8] = dy
+        target = np.empty_like(frame) if out is None else out
+        # the same change on R, G and B: luma moves by dy, chroma stays (saturating add)
+        cv2.add(frame, cv2.merge([full, full, full]), dst=target, dtype=cv2.CV_8U)
+        return target
+
+    def soft_bits(self, frame: np.ndarray) -> np.ndarray:
+        """Summed soft votes per message bit ``(88,)``: > 0 reads 0, < 0 reads 1."""
+        soft = np.cos(2 * np.pi * (self._coefficients(frame) / self.strength - self.dither))
+        return np.bincount(self.bit_of_slot, weights=soft, minlength=VIDEO_MESSAGE_BITS)
+
+    def slot_accuracy(self, frame: np.ndarray, payload: bytes) -> float:
+        """Fraction of single slots (before any vote) that read the bit ``payload`` put there."""
+        soft = np.cos(2 * np.pi * (self._coefficients(frame) / self.strength - self.dither))
+        wanted = _message_bits(bytes(payload))[self.bit_of_slot]
+        return float(np.mean((soft < 0) == wanted))
+
+    @staticmethod
+    def decode(votes: np.ndarray) -> dict[str, Any]:
+        """Decide the bits of summed ``votes`` and check sync word and CRC.
+
+        Returns ``{"found", "payload" (bytes or None), "bits" (88 0/1), "sync_ok" (of 16)}``.
+        """
+        bits = (np.asarray(votes) < 0).astype(np.int64)
+        sync_ref = _message_bits(bytes(VIDEO_PAYLOAD_BYTES))[:SYNC_BITS]
+        sync_ok = int(np.sum(bits[:SYNC_BITS] == sync_ref))
+        data_end = SYNC_BITS + 8 * VIDEO_PAYLOAD_BYTES
+        data = np.packbits(bits[SYNC_BITS:data_end].astype(np.uint8)).tobytes()
+        crc = int(np.packbits(bits[data_end:].astype(np.uint8))[0])
+        found = sync_ok >= SYNC_MATCH_MIN and crc == _crc8(data)
+        return {"found": bool(found), "payload": data if found else None, "bits": bits,
+                "sync_ok": sync_ok}
+
+
+def video_message_bits(payload: bytes) -> np.ndarray:
+    """The 88 message bits (0/1) that :class:`FrameWatermark` hides for ``payload``."""
+    return _message_bits(bytes(payload))
+
+
+class LabelStamp:
+    """The visible label of :func:`label_image`, pre-rendered once for a frame size.
+
+    The label box is rendered with PIL once; each frame then only blends that small box
+    (``out = frame * (1 - alpha) + colour * alpha``), a fraction of a millisecond.
+    """
+
+    def __init__(self, height: int, width: int, text: str = DEFAULT_LABEL) -> None:
+        self.height, self.width = int(height), int(width)
+        x0, y0, x1, y1 = label_region(height, width, text)
+        self.box = (x0, y0, x1, y1)
+        # Render the label on black and on white: alpha and colour follow from the two.
+        black = label_image(np.zeros((height, width, 3), np.uint8), text)[y0:y1, x0:x1]
+        white = label_image(np.full((height, width, 3), 255, np.uint8), text)[y0:y1, x0:x1]
+        alpha = 1.0 - (white.astype(np.float32) - black.astype(np.float32)) / 255.0
+        self.alpha = np.clip(alpha, 0, 1)                                   # (h, w, 3)
+        self.ink = black.astype(np.float32)                                 # colour * alpha
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        """Label ``frame`` (uint8 ``(H, W, 3)``) in place and return it."""
+        x0, y0, x1, y1 = self.box
+        if x1 <= x0 or y1 <= y0:
+            return frame
+        region = frame[y0:y1, x0:x1]
+        mixed = region.astype(np.float32) * (1 - self.alpha) + self.ink
+        region[...] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        return frame
+
+
+class VideoMarker:
+    """Both marks for the frames of one video: watermark first, then the label on top."""
+
+    def __init__(self, height: int, width: int, payload: bytes, *, label: bool = True,
+                 watermark: bool = True) -> None:
+        self.payload = payload
+        self.watermark = FrameWatermark(height, width) if watermark else None
+        self.label = LabelStamp(height, width) if label else None
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """Mark a uint8 ``(H, W, 3)`` frame in place and return it."""
+        if self.watermark is not None:
+            self.watermark.embed(frame, self.payload, out=frame)
+        if self.label is not None:
+            self.label.apply(frame)
+        return frame
+
+
+def video_metadata(model_id: str, content_sha256: str, *, watermark: bool = True,
+                   label: bool = True, extra: dict | None = None) -> dict[str, str]:
+    """The mp4 metadata tags of a generated video (all values strings)."""
+    extra = dict(extra or {})
+    clash = sorted(set(extra) & set(RESERVED_KEYS + ("label", "content_sha256", "comment")))
+    if clash:
+        raise ValueError(f"extra metadata may not redefine reserved keys: {clash}")
+    meta = {"ai_generated": "true", "generator": GENERATOR, "model": model_id,
+            "watermark": VIDEO_WATERMARK_VERSION if watermark else "none",
+            "label": DEFAULT_LABEL if label else "none", "content_sha256": content_sha256,
+            "comment": f"AI-generated with {GENERATOR} (model {model_id})"}
+    meta.update({str(k): str(v) for k, v in extra.items()})
+    return meta
+
+
+def _unescape_ffmetadata(value: str) -> str:
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value):
+            i += 1
+        out.append(value[i])
+        i += 1
+    return "".join(out)
+
+
+def read_video_metadata(path: str | Path) -> dict[str, str]:
+    """The container's global metadata tags (``ffmpeg -f ffmetadata``), e.g. ``model``."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "ffmetadata",
+           "-"]
+    proc = subprocess.run(cmd, capture_output=True, timeout=60)
+    if proc.returncode != 0:
+        return {}
+    meta: dict[str, str] = {}
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        if line.startswith("["):
+            break  # stream and chapter sections follow the global tags
+        if not line or line.startswith((";", "#")) or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        meta[_unescape_ffmetadata(key)] = _unescape_ffmetadata(value)
+    return meta
+
+
+def verify_video(path: str | Path, max_frames: int = 96) -> dict[str, Any]:
+    """Check a video for the label, the watermark and its metadata.
+
+    Up to ``max_frames`` frames spread over the clip are read.  Returns the keys of
+    :func:`verify_image` - ``label`` (the label found on at least 90 % of the checked frames;
+    ``None`` for frames under 32 px), ``watermark`` (the mark decodes from the soft votes of
+    all checked frames), ``payload`` (hex) and ``metadata`` - plus ``kind="video"``,
+    ``frames_checked``, ``label_frames`` and ``watermark_frames`` (fractions of the checked
+    frames on which each mark is found alone), ``payload_fields`` (project, model and
+    content fingerprints) and ``matches_metadata`` (do the fingerprints agree with the
+    ``model`` and ``content_sha256`` tags; ``None`` without them).
+
+    Raises ``ValueError`` naming the path if it is missing or not a readable video.
+    """
+    from .faces.errors import MediaError
+    from .faces.media import iter_video, video_info
+
+    path = Path(path)
+    try:
+        info = video_info(path)
+    except MediaError as e:
+        raise ValueError(str(e)) from None
+    step = max(1, info.frames_estimate // max_frames)
+    wm = None
+    try:
+        wm = FrameWatermark(info.height, info.width)
+    except ValueError:
+        pass  # too small for a mark: watermark stays False
+    votes = np.zeros(VIDEO_MESSAGE_BITS)
+    checked = labelled = label_judged = alone = 0
+    for i, frame in iter_video(path):
+        if i % step:
+            continue
+        checked += 1
+        has_label = _detect_label(frame)
+        if has_label is not None:
+            label_judged += 1
+            labelled += int(has_label)
+        if wm is not None:
+            v = wm.soft_bits(frame)
+            votes += v
+            alone += int(wm.decode(v)["found"])
+        if checked >= max_frames:
+            break
+    if checked == 0:
+        raise ValueError(f"{path}: no frames could be decoded")
+    mark = FrameWatermark.decode(votes) if wm is not None else {"found": False,
+                                                                 "payload": None}
+    metadata = read_video_metadata(path)
+    fields = parse_video_payload(mark["payload"]) if mark["found"] else None
+    matches = None
+    if fields is not None and "model" in metadata and "content_sha256" in metadata:
+        try:
+            expected = parse_video_payload(make_video_payload(metadata["model"],
+                                                              metadata["content_sha256"]))
+            matches = expected == fields
+        except ValueError:
+            matches = False
+    return {
+        "label": (labelled / label_judged >= 0.9) if label_judged else None,
+        "watermark": bool(mark["found"]),
+        "payload": mark["payload"].hex() if mark["found"] else None,
+        "metadata": metadata,
+        "kind": "video",
+        "frames_checked": checked,
+        "label_frames": round(labelled / label_judged, 4) if label_judged else None,
+        "watermark_frames": round(alone / checked, 4),
+        "payload_fields": fields,
+        "matches_metadata": matches,
+    }
+
+
+def verify(path: str | Path) -> dict[str, Any]:
+    """:func:`verify_video` for video files (by extension), else :func:`verify_image`."""
+    from .faces.media import VIDEO_EXTENSIONS
+
+    if Path(path).suffix.lower() in VIDEO_EXTENSIONS:
+        return verify_video(path)
+    return verify_image(path)

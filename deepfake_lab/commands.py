@@ -218,20 +218,34 @@ def _eval_real(model, args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .provenance import verify_image
+    from .provenance import verify
 
     try:
-        report = verify_image(args.file)
+        report = verify(args.file)
     except ValueError as e:
         parser.error(str(e))
     if args.json:
         print(json.dumps(report))
         return 0
     meta = report["metadata"]
+    video = report.get("kind") == "video"
+
+    def found(value, extra: str = "") -> str:
+        return {True: "found" + extra, False: "not found", None: "cannot tell (too small)"}[value]
+
     print(f"{args.file}:")
-    print(f"  visible label   {report['label']}")
-    print(f"  watermark       {report['watermark']}"
-          + (f" (payload {report['payload']})" if report["payload"] else ""))
+    frames = (f" on {report['label_frames']:.0%} of {report['frames_checked']} frames"
+              if video and report["label_frames"] is not None else "")
+    print(f"  visible label   {found(report['label'], frames)}")
+    payload = f" (payload {report['payload']})" if report["payload"] else ""
+    if video and report["payload_fields"]:
+        f = report["payload_fields"]
+        payload += (f": {f['project']}, model {f['model_fingerprint']}, content "
+                    f"{f['content_fingerprint']}")
+        if report["matches_metadata"] is not None:
+            payload += ("; matches the metadata" if report["matches_metadata"]
+                        else "; does NOT match the metadata")
+    print(f"  watermark       {found(report['watermark'], payload)}")
     print(f"  metadata        ai_generated={meta.get('ai_generated', 'absent')}, "
           f"model={meta.get('model', 'absent')}")
     return 0

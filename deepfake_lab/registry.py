@@ -154,6 +154,14 @@ def list_models() -> list[dict]:
         rows.append({"name": name, "architecture": cfg["architecture"],
                      "size": cfg["model"]["size"], "step": cfg.get("step"),
                      "people": cfg["model"].get("people"),
+                     "data": _data_label(cfg.get("data")),
                      "megabytes": round(st.stat().st_size / 1e6, 2),
                      "description": cfg.get("description", "")})
     return rows
+
+
+def _data_label(data) -> str:
+    """``"synthfaces"`` or ``"facesets:woman,man"``: what a model was trained on."""
+    if isinstance(data, dict) and data.get("kind") == "facesets":
+        return "facesets:" + ",".join(data.get("facesets", []))
+    return str(data or "synthfaces")

@@ -269,6 +269,9 @@ def _describe_path(path: str) -> ModelChoice:
         arch, size = cfg["architecture"], cfg["model"]["size"]
     except (CheckpointError, OSError, KeyError, ValueError):
         return ModelChoice(path, f"{path} (not a readable checkpoint)", "?")
+    if isinstance(cfg.get("data"), dict):  # trained on real facesets
+        return ModelChoice(path, f"{path} · {arch}, {size} px, real faces (Real faces tab)",
+                           "real:" + arch)
     step = f", step {cfg['step']}" if cfg.get("step") is not None else ""
     return ModelChoice(path, f"{path} · {arch}, {size} px{step}", arch)
 
@@ -281,11 +284,14 @@ def model_choices(extra: Sequence[str] = (), environ: Mapping[str, str] | None =
     environment's and ``extra`` checkpoints, and always the SynthFaces renderer alone.
     """
     rows = [ModelChoice(r["name"], f"{r['name']} · {r['architecture']}, {r['size']} px "
-                                   f"(bundled)", r["architecture"]) for r in list_models()]
+                                   f"(bundled)", r["architecture"]) for r in list_models()
+            if not r["data"].startswith("facesets")]  # real-face models: their own tab
     seen = {r.value for r in rows}
     for path in [*env_models(environ), *extra]:
         if path not in seen:
-            rows.append(_describe_path(path))
+            choice = _describe_path(path)
+            if not choice.architecture.startswith("real:"):
+                rows.append(choice)
             seen.add(path)
     rows.append(ModelChoice(RENDERER, "SynthFaces renderer only (no model)", RENDERER))
     return rows

@@ -36,6 +36,7 @@ from PIL import Image, PngImagePlugin
 from ..provenance import GENERATOR, WATERMARK_VERSION
 from . import core
 from .core import RANDOM_IDENTITY, RENDERER, Studio, StudioError
+from .real_tab import build_real_tab
 
 TITLE = "deepfake-lab studio"
 CONCURRENCY = 2  # previews computed at once (torch already uses every core for one)
@@ -205,6 +206,8 @@ def build_app(studio: Studio | None = None, *, concurrency: int = CONCURRENCY,
                                              interactive=False, label="attribute vector "
                                              "(what the output should match)")
 
+            with gr.Tab("Real faces", id="real"):
+                build_real_tab(demo, studio, _catching, _png_in_cache)
             with gr.Tab("Video", id="video"):
                 gr.Markdown(VIDEO_PLACEHOLDER)
             with gr.Tab("Animate", id="animate"):

@@ -9,6 +9,9 @@
     deepfake-lab eval --model cvae-synthfaces-64 --json
     deepfake-lab verify generated.png --json
     deepfake-lab extract clip.mp4 --out facesets/clip
+    deepfake-lab swap clip.mp4 --model cvae-synthfaces-64 --to boris --out swapped.mp4
+    deepfake-lab animate --model cvae-synthfaces-64 --identity ada --path "yaw:-30..30" \
+        --seconds 4 --out ada.mp4
 
 Attribute flags are generated from the attribute schema (``--yaw``, ``--mouth-open``,
 ``--hair-length`` ...), so the CLI can never disagree with it.  ``--set NAME=VALUE`` takes
@@ -148,12 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="check a file for the AI-generated label, watermark "
                                       "and metadata")
-    v.add_argument("file", help="an image written by deepfake-lab (PNG, JPEG ...)")
+    v.add_argument("file", help="an image or a video written by deepfake-lab (PNG, mp4 ...)")
     v.add_argument("--json", action="store_true", help="machine-readable JSON")
     from .faces.cli import add_extract_parser
     x = add_extract_parser(sub)
+    from .video.cli import add_video_parsers
+    video = add_video_parsers(sub)
     parser.set_defaults(subparsers={"render": r, "schema": s, "train": t, "models": m,
-                                    "generate": gen, "eval": e, "verify": v, "extract": x})
+                                    "generate": gen, "eval": e, "verify": v, "extract": x,
+                                    **video})
     return parser
 
 
@@ -236,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "extract":
         from .faces.cli import cmd_extract
         return cmd_extract(args, sub)
+    if args.command in ("swap", "animate"):
+        from .video import cli as video_cli
+        return getattr(video_cli, f"cmd_{args.command}")(args, sub)
     if args.command in ("train", "models", "generate", "eval", "verify"):
         from . import commands
         return getattr(commands, f"cmd_{args.command}")(args, sub)

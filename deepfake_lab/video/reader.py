@@ -140,7 +140,8 @@ def plan(path: str | Path, *, max_side: int | None = DEFAULT_MAX_SIDE,
                        f"{max_seconds:g} s ({max_frames} frames) are rendered "
                        f"(--max-seconds {max_seconds:g})")
     return VideoSource(path=path, source_width=sw, source_height=sh, width=w, height=h,
-                       fps=fps, duration=duration, codec=str(meta.get("codec", "?")),
+                       fps=fps, duration=duration,
+                       codec=str(meta.get("codec", "?")).rstrip(",;"),
                        audio_codec=meta.get("audio_codec"), max_frames=max_frames,
                        notices=tuple(notices))
 

@@ -134,7 +134,7 @@ def test_every_strategy_writes_a_marked_browser_ready_clip(models, clips, backen
                         strategy=strategy, options=QUIET, backend=backend)
     assert report.strategy == expected
     assert (report.frames, report.faces, report.no_face) == (8, 8, 0)
-    assert set(report.stage_ms) == set(STAGES) and report.render_fps > 0
+    assert set(STAGES) <= set(report.stage_ms) and report.render_fps > 0
     info = streams(out)
     assert "Video: h264" in info and "yuv420p" in info and "640x360" in info
     assert "23.98 fps" in info and "Audio" not in info

@@ -3,16 +3,23 @@
 One frame's journey, stage by stage (the names are the keys of :attr:`RenderReport.stage_ms`
 and of ``benchmarks/video.py``)::
 
-    decode    FrameReader thread: ffmpeg -> uint8 (H, W, 3)              [overlapped]
-    track     FaceTracker: box -> 68 landmarks -> one-euro -> pose, expression
-    align     umeyama -> warpAffine -> aligned crop (S, S, 3)
-    generate  Strategy on a batch of B crops/attributes -> faces (B, 3, S, S)
-    compose   mask + colour transfer -> inverse warp into the frame's face region
-    mark      invisible watermark + visible label, every frame
-    encode    VideoWriter thread: rgb24 -> ffmpeg libx264 -> temp mp4   [overlapped]
+    stage     what happens                                              thread
+    decode    FrameReader: ffmpeg -> uint8 (H, W, 3)                    decode
+    track     FaceTracker: box -> 68 landmarks -> one-euro -> pose ...  main
+    align     umeyama -> warpAffine -> aligned crop (S, S, 3)           main
+    generate  Strategy on a batch of B crops -> faces (B, 3, S, S)      generate
+    compose   mask + colour transfer -> inverse warp into the frame     generate
+    mark      invisible watermark + visible label, every frame          generate
+    encode    VideoWriter: rgb24 -> ffmpeg libx264 -> temp mp4          encode
 
-Frames are held until their batch has been generated, then composed, marked and written in
-order.  Frames without a face pass through unchanged (still marked: the clip as a whole is
+Four threads (and two ffmpeg processes) work at once: while the main thread tracks and
+aligns the frames of batch ``k + 1``, the generate thread runs the model on batch ``k``,
+pastes the faces back, marks the frames and hands them, in order, to the writer.  Torch,
+OpenCV and the pipes release the GIL, so on two cores the halves overlap.  Per-stage times
+(:attr:`RenderReport.stage_ms`) are each thread's own; they add up to more than the wall
+time when the threads overlap (``wait`` is the main thread blocked on a full queue).
+
+Frames without a face pass through unchanged (still marked: the clip as a whole is
 generated) and are counted.  A clip in which no frame has a face raises
 :class:`~deepfake_lab.faces.errors.NoFaceError` and writes nothing.
 
@@ -48,6 +55,8 @@ from .track import FaceTracker, TrackedFace
 from .writer import VideoWriter
 
 STAGES = ("decode", "track", "align", "generate", "compose", "mark", "encode")
+#: not a stage: time the main thread was blocked because the generating thread was behind
+WAIT = "wait"
 
 #: called as ``on_frame(index, input_frame, output_frame, face)`` before the marks are put
 #: on (``input_frame`` is ``None`` for animations); for analysis such as :mod:`.flicker`
@@ -97,7 +106,8 @@ class RenderReport:
     several_faces: int = 0  # frames whose last full detection saw more than one face
     audio: bool = False
     seconds: float = 0.0
-    stage_ms: dict[str, float] = field(default_factory=dict)  # per frame, main thread
+    stage_ms: dict[str, float] = field(default_factory=dict)  # per frame, main thread, wall
+    stage_cpu_ms: dict[str, float] = field(default_factory=dict)  # ... its CPU time
     notices: list[str] = field(default_factory=list)
     content_sha256: str = ""
     tracking: dict[str, int] = field(default_factory=dict)
@@ -124,19 +134,34 @@ class RenderReport:
 
 
 class _Clock:
-    """Milliseconds spent per stage, summed over the clip."""
+    """Milliseconds spent per stage on the main thread, summed over the clip: wall time and
+    the thread's own CPU time (which other busy processes on the machine do not inflate)."""
 
     def __init__(self) -> None:
-        self.total = dict.fromkeys(STAGES, 0.0)
-        self._t = time.perf_counter()
+        self.wall = dict.fromkeys((*STAGES, WAIT), 0.0)
+        self.cpu = dict.fromkeys((*STAGES, WAIT), 0.0)
+        self._t, self._c = time.perf_counter(), time.thread_time()
 
     def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.total[stage] += (now - self._t) * 1000
-        self._t = now
+        now, cpu = time.perf_counter(), time.thread_time()
+        self.wall[stage] += (now - self._t) * 1000
+        self.cpu[stage] += (cpu - self._c) * 1000
+        self._t, self._c = now, cpu
 
-    def per_frame(self, frames: int) -> dict[str, float]:
-        return {k: round(v / max(frames, 1), 3) for k, v in self.total.items()}
+    def restart(self) -> None:
+        """Start the next lap now (time until here is not counted)."""
+        self._t, self._c = time.perf_counter(), time.thread_time()
+
+    def merge(self, other: _Clock | None) -> None:
+        """Add another thread's stage times to these."""
+        if other is not None:
+            for k in self.wall:
+                self.wall[k] += other.wall[k]
+                self.cpu[k] += other.cpu[k]
+
+    def per_frame(self, frames: int, cpu: bool = False) -> dict[str, float]:
+        total = self.cpu if cpu else self.wall
+        return {k: round(v / max(frames, 1), 3) for k, v in total.items()}
 
 
 def _as_model(model: LoadedModel | str) -> LoadedModel:
@@ -210,40 +235,50 @@ def swap_video(input: str | Path, output: str | Path, model: LoadedModel | str, 
     clock = _Clock()
     bar = _progress(src.frames_estimate, opts.progress, "swap")
     pending: list[_Pending] = []
+
+    def finish_batch(batch: list[_Pending], worker_clock: _Clock) -> None:
+        """Generate, compose, mark and write one batch (on the worker thread)."""
+        _flush(batch, strat, model.size, opts.blend, marker, writer, worker_clock, on_frame)
+        bar.update(len(batch))
+        report.frames += len(batch)
+        if on_progress is not None:
+            on_progress(report.frames, src.frames_estimate)
+
     try:
         with FrameReader(src) as reader, VideoWriter(
                 output, src.width, src.height, src.fps, crf=opts.crf, preset=opts.preset,
                 audio_from=src.path if audio else None, audio_codec=audio,
                 metadata=meta) as writer:
             report.audio = writer.audio
-
-            def flush() -> None:
-                _flush(pending, strat, model.size, opts.blend, marker, writer, clock,
-                       on_frame)
-                bar.update(len(pending))
-                report.frames += len(pending)
-                if on_progress is not None:
-                    on_progress(report.frames, src.frames_estimate)
-                pending.clear()
-
-            clock.lap("encode")  # opening ffmpeg counts as encoding
-            for index, frame in reader:
-                clock.lap("decode")
-                face = tracker(frame, index / src.fps)
-                clock.lap("track")
-                aligned = None
-                if face is None:
-                    report.no_face += 1
-                else:
-                    report.faces += 1
-                    report.several_faces += int(face.faces_seen > 1)
-                    aligned = align_face(frame, face.landmarks, model.size, crop)
-                    clock.lap("align")
-                original = frame.copy() if on_frame is not None else None
-                pending.append(_Pending(index, frame, face, aligned, original))
-                if len(pending) >= opts.batch:
-                    flush()
-            flush()
+            worker = _BatchWorker(finish_batch)
+            try:
+                clock.lap("encode")  # opening ffmpeg counts as encoding
+                for index, frame in reader:
+                    clock.lap("decode")
+                    face = tracker(frame, index / src.fps)
+                    clock.lap("track")
+                    aligned = None
+                    if face is None:
+                        report.no_face += 1
+                    else:
+                        report.faces += 1
+                        report.several_faces += int(face.faces_seen > 1)
+                        aligned = align_face(frame, face.landmarks, model.size, crop)
+                        clock.lap("align")
+                    original = frame.copy() if on_frame is not None else None
+                    pending.append(_Pending(index, frame, face, aligned, original))
+                    if len(pending) >= opts.batch:
+                        worker.submit(pending)
+                        pending = []
+                        clock.lap("wait")  # blocked: the worker is a batch behind
+                if pending:
+                    worker.submit(pending)
+            except BaseException:
+                worker.close(reraise=False)  # the main thread's error is the one to report
+                raise
+            worker.close()  # re-raises the worker's error, if any
+            clock.lap("wait")
+            clock.merge(worker.clock)
             if report.faces == 0:
                 raise NoFaceError(src.path, f"no face found in any of the {report.frames} "
                                             "frame(s); nothing was written")
@@ -253,7 +288,50 @@ def swap_video(input: str | Path, output: str | Path, model: LoadedModel | str, 
     report.tracking = dict(tracker.stats)
     report.seconds = time.perf_counter() - t0
     report.stage_ms = clock.per_frame(report.frames)
+    report.stage_cpu_ms = clock.per_frame(report.frames, cpu=True)
     return report
+
+
+class _BatchWorker:
+    """Runs ``fn(batch, clock)`` for each submitted batch on one thread, in order.
+
+    The main thread tracks and aligns frame ``t + 1`` while this thread generates, composes
+    and marks frame ``t``'s batch: torch and OpenCV release the GIL, so on two cores the two
+    halves overlap.  The first error stops the work; :meth:`submit` and :meth:`close`
+    re-raise it on the main thread.
+    """
+
+    def __init__(self, fn: Callable[[list[_Pending], _Clock], None], depth: int = 2) -> None:
+        import queue
+        import threading
+
+        self.fn, self.clock, self.error = fn, None, None
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="video-generate", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self.clock = _Clock()  # created here: it measures this thread's CPU time
+        while (batch := self._queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain after a failure
+            self.clock.restart()  # waiting for work is nobody's stage
+            try:
+                self.fn(batch, self.clock)
+            except BaseException as e:
+                self.error = e
+
+    def submit(self, batch: list[_Pending]) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(batch)
+
+    def close(self, reraise: bool = True) -> None:
+        """Finish the queued batches, stop the thread, re-raise its error."""
+        self._queue.put(None)
+        self._thread.join()
+        if reraise and self.error is not None:
+            raise self.error
 
 
 def _marks(model: LoadedModel, strat: Strategy, sha: str, height: int, width: int,
@@ -384,4 +462,5 @@ def animate_video(output: str | Path, model: LoadedModel | str, *, identity: str
     report.faces = report.frames
     report.seconds = time.perf_counter() - t0
     report.stage_ms = clock.per_frame(report.frames)
+    report.stage_cpu_ms = clock.per_frame(report.frames, cpu=True)
     return report

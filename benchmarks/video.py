@@ -39,13 +39,18 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deepfake_lab.faces.backend import FaceBackend
+    from deepfake_lab.registry import LoadedModel
 
 ROOT = Path(__file__).resolve().parents[1]
 BAR_FPS, GOAL_FPS = 15.0, 30.0
 DEFAULT_TARGET = {"two-decoder": "boris", "cvae": "boris", "cgan": "boris"}
 
 
-def get_model(name: str, tmp: Path):
+def get_model(name: str, tmp: Path) -> tuple:
     """``(LoadedModel, weights description)``: the bundled model, or an untrained twin."""
     import torch
 
@@ -127,7 +132,8 @@ def time_encode(frames: list, fps: float, out: Path) -> dict:
     return {"wall": round(t.wall / n, 2), "cpu": round(t.cpu / n, 2)}
 
 
-def flicker_with_and_without_smoothing(clip: Path, model, to: str, backend, tmp: Path) -> dict:
+def flicker_with_and_without_smoothing(clip: Path, model: LoadedModel, to: str,
+                                       backend: FaceBackend, tmp: Path) -> dict:
     """Flicker of the swap with and without smoothing, on the same face regions."""
     from deepfake_lab.faces.media import iter_video
     from deepfake_lab.video import FaceTracker, RenderOptions, face_region, swap_video
@@ -142,7 +148,8 @@ def flicker_with_and_without_smoothing(clip: Path, model, to: str, backend, tmp:
     for smooth in (False, True):
         ins, outs = [], []
 
-        def keep(i, before, after, face, ins=ins, outs=outs):
+        def keep(i, before, after, face, ins=ins, outs=outs) -> None:
+            """Collect each frame before and after the swap."""
             ins.append(before)
             outs.append(after.copy())
 
@@ -154,7 +161,9 @@ def flicker_with_and_without_smoothing(clip: Path, model, to: str, backend, tmp:
     return out
 
 
-def bench(name: str, clip: Path, args, backend, tmp: Path) -> dict:
+def bench(name: str, clip: Path, args: argparse.Namespace, backend: FaceBackend,
+          tmp: Path) -> dict:
+    """One model's row: its fps, per-stage times and (optionally) flicker."""
     from deepfake_lab.video import RenderOptions, swap_video
 
     model, weights = get_model(name, tmp)
@@ -182,6 +191,7 @@ def bench(name: str, clip: Path, args, backend, tmp: Path) -> dict:
 
 
 def main() -> None:
+    """Run the benchmark; print a summary or one JSON object."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clip", default=str(ROOT / "deepfake_lab/samples/clips/woman.mp4"))
     ap.add_argument("--model", action="append", default=None,

@@ -47,7 +47,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dev-unmarked", action="store_true", help=argparse.SUPPRESS)
 
 
-def add_video_parsers(subparsers) -> dict[str, argparse.ArgumentParser]:
+def add_video_parsers(subparsers: argparse._SubParsersAction) -> dict[str, argparse.ArgumentParser]:
     """Add ``swap`` and ``animate`` to ``subparsers``; return them by name."""
     s = subparsers.add_parser(
         "swap", help="swap the face in a video (H.264 mp4 out, labelled and watermarked)",

@@ -118,6 +118,7 @@ class RenderReport:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
+        """A few human lines: what was written, counts, speed, notices."""
         lines = [f"wrote {self.output}: {self.frames} frames {self.width}x{self.height} at "
                  f"{self.fps:g} fps, {self.strategy}; {self.faces} with a face"
                  + (f", {self.no_face} without (passed through)" if self.no_face else "")
@@ -127,6 +128,7 @@ class RenderReport:
         return "\n".join(lines)
 
     def to_json(self) -> dict:
+        """The report as JSON-able data (``deepfake-lab swap --json``)."""
         d = asdict(self)
         d["output"] = str(self.output)
         d["render_fps"] = round(self.render_fps, 2)
@@ -143,6 +145,7 @@ class _Clock:
         self._t, self._c = time.perf_counter(), time.thread_time()
 
     def lap(self, stage: str) -> None:
+        """Charge the time since the last lap to ``stage``."""
         now, cpu = time.perf_counter(), time.thread_time()
         self.wall[stage] += (now - self._t) * 1000
         self.cpu[stage] += (cpu - self._c) * 1000
@@ -160,6 +163,7 @@ class _Clock:
                 self.cpu[k] += other.cpu[k]
 
     def per_frame(self, frames: int, cpu: bool = False) -> dict[str, float]:
+        """Milliseconds per frame for each stage (wall, or CPU with ``cpu=True``)."""
         total = self.cpu if cpu else self.wall
         return {k: round(v / max(frames, 1), 3) for k, v in total.items()}
 
@@ -322,6 +326,7 @@ class _BatchWorker:
                 self.error = e
 
     def submit(self, batch: list[_Pending]) -> None:
+        """Queue a batch (blocks while two are waiting); re-raises an earlier failure."""
         if self.error is not None:
             raise self.error
         self._queue.put(batch)

@@ -62,6 +62,7 @@ class VideoSource:
 
     @property
     def scaled(self) -> bool:
+        """Whether frames are downscaled on the way in."""
         return (self.width, self.height) != (self.source_width, self.source_height)
 
 

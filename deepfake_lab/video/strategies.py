@@ -88,6 +88,7 @@ class Swap(Strategy):
         return self.model.swap(crops, to=self.to)
 
     def describe(self) -> str:
+        """One line for reports: the strategy and its target."""
         return f"swap to {self.to} (two-decoder)"
 
 
@@ -115,6 +116,7 @@ class ConditionalSwap(Strategy):
         return self.model.swap(crops, a_src, a_tgt)
 
     def describe(self) -> str:
+        """One line for reports: the strategy and its target."""
         return f"conditional swap to {self.to} ({self.model.architecture})"
 
 
@@ -167,7 +169,8 @@ class Reenact(_FixedZ):
                        else resolve_identity(self.schema, source))
 
     @property
-    def needs_crops(self) -> bool:  # only to invert the first face frame
+    def needs_crops(self) -> bool:
+        """Crops are needed only until the first face frame has been inverted to ``z``."""
         return self.z is None
 
     def __call__(self, crops, attributes):
@@ -177,6 +180,7 @@ class Reenact(_FixedZ):
         return self._generate(self._vectors(attributes, self.target))
 
     def describe(self) -> str:
+        """One line for reports: the strategy and its target."""
         return f"reenact {self.to} ({self.model.architecture}, z={self.z_mode})"
 
 
@@ -200,6 +204,7 @@ class Animate(_FixedZ):
         return self._generate(self._vectors(attributes, self.target))
 
     def describe(self) -> str:
+        """One line for reports: the strategy and its target."""
         return f"animate {self.identity} ({self.model.architecture}, z={self.z_mode})"
 
 

@@ -81,6 +81,7 @@ class TrackSmoother:
         self.scale: float | None = None
 
     def reset(self) -> None:
+        """Forget the track (the next frame sets a new face size)."""
         self.filter.reset()
         self.scale = None
 

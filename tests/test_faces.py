@@ -303,3 +303,22 @@ def test_unknown_backend_is_a_clear_error():
 
     with pytest.raises(ValueError, match="unknown face backend 'nope'.*dlib"):
         get_backend("nope")
+
+
+def test_landmark_smoother_steadies_a_jittering_face_far_from_the_origin():
+    """Jitter in, less jitter out - also 300 px from the image origin, where a face size
+    re-measured on every frame would scale the coordinates and add motion of its own."""
+    from deepfake_lab.faces.align import template_in_crop
+    from deepfake_lab.faces.smoothing import LandmarkSmoother
+
+    rng = np.random.default_rng(0)
+    base = template_in_crop(128) + 300.0                     # a still face at (300+, 300+)
+    frames = [base + rng.normal(0, 1.0, base.shape) for _ in range(60)]
+    smoother = LandmarkSmoother()
+    out = [smoother(f, t / 25) for t, f in enumerate(frames)]
+    def motion(seq: list) -> float:
+        return float(np.abs(np.diff(np.stack(seq), axis=0)).mean())
+
+    assert motion(out[10:]) < 0.5 * motion(frames[10:])
+    smoother.reset()
+    assert smoother.scale is None and np.allclose(smoother(frames[0], 0.0), frames[0], atol=1e-3)

@@ -33,10 +33,7 @@ units - and both filters restart when the face is lost.  ``smooth=False`` turns 
 (to measure what they do: :mod:`.flicker`).
 
 The face size that sets the landmark units is measured **once per track** (at its first
-frame), not on every frame: dividing pixel coordinates by a size that itself jitters by
-1 % would move a point 300 px from the image origin by 3 px - more than the jitter being
-removed.  (:class:`~deepfake_lab.faces.smoothing.LandmarkSmoother` rescales per frame and
-shows exactly that: on the bundled clip its output moves ~3x more than its input.)
+frame; :class:`~deepfake_lab.faces.smoothing.LandmarkSmoother`), not on every frame.
 """
 
 from __future__ import annotations
@@ -49,7 +46,7 @@ from ..attributes import EXPRESSION, POSE
 from ..faces.backend import Box, FaceBackend
 from ..faces.estimate import estimate_attributes
 from ..faces.extract import face_size
-from ..faces.smoothing import OneEuroFilter
+from ..faces.smoothing import LandmarkSmoother, OneEuroFilter
 
 _POSE_EXPR = POSE + EXPRESSION
 PATCH = 24  # side of the appearance patch
@@ -71,25 +68,6 @@ def face_patch(frame: np.ndarray, box: Box) -> np.ndarray | None:
     p = p.reshape(-1) - p.mean()
     norm = float(np.linalg.norm(p))
     return p / norm if norm > 1e-3 * PATCH else None
-
-
-class TrackSmoother:
-    """One-euro filter for 68 landmarks in units of the face size *at the track's start*."""
-
-    def __init__(self, min_cutoff: float = 1.5, beta: float = 2.0) -> None:
-        self.filter = OneEuroFilter(min_cutoff=min_cutoff, beta=beta)
-        self.scale: float | None = None
-
-    def reset(self) -> None:
-        """Forget the track (the next frame sets a new face size)."""
-        self.filter.reset()
-        self.scale = None
-
-    def __call__(self, landmarks: np.ndarray, t: float) -> np.ndarray:
-        lm = np.asarray(landmarks, dtype=np.float64)
-        if self.scale is None:  # outer eye corners' distance, fixed for the whole track
-            self.scale = max(float(np.linalg.norm(lm[45] - lm[36])), 1.0)
-        return (self.filter(lm / self.scale, t) * self.scale).astype(np.float32)
 
 
 @dataclass
@@ -120,7 +98,7 @@ class FaceTracker:
         self.detect_every = int(detect_every)
         self.smooth = smooth
         self.want_attributes = attributes
-        self._lm_filter = TrackSmoother(min_cutoff=min_cutoff, beta=beta)
+        self._lm_filter = LandmarkSmoother(min_cutoff=min_cutoff, beta=beta)
         self._attr_filter = OneEuroFilter(min_cutoff=attribute_cutoff, beta=attribute_beta)
         self.stats = {"full_detections": 0, "window_detections": 0, "lost": 0,
                       "rejected_fits": 0, "appearance_changes": 0}

@@ -13,7 +13,14 @@ An architecture brings a :class:`Recipe`: its networks, optimisers, data and one
   RNG states, step) and **exact** resume: K steps, stop, resume, K more gives the same weights
   as 2K steps in one go;
 * a guard that stops with a clear message the moment a loss becomes NaN or infinite, before a
-  broken model is saved over the last good checkpoint.
+  broken model is saved over the last good checkpoint;
+* callbacks (:mod:`deepfake_lab.train.callbacks`): ``on_start``, ``on_step``, ``on_log`` (losses,
+  images/s, GFLOP/s when ``flops_per_image`` is known), ``on_preview`` (the recipe's probe
+  grid every ``preview_every`` steps), ``on_save``, ``on_end``; the CLI, the notebooks' live
+  panel and the studio's Train tab all watch training through them;
+* :meth:`Trainer.stop`, :meth:`Trainer.pause` / :meth:`Trainer.unpause` and
+  :meth:`Trainer.request_save`, safe to call from another thread (a UI): the loop checks them
+  between steps, and a stopped run ends with a checkpoint that resumes exactly.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,15 +151,21 @@ class Trainer:
 
     Files: ``model.safetensors/.json`` (inference), ``state.safetensors/.json`` (resume),
     ``log.jsonl`` (one line per ``log_every`` steps), ``samples/step_NNNNNN.png``.
+
+    ``callbacks`` are :class:`~deepfake_lab.train.callbacks.Callback` objects, or plain
+    callables ``cb(trainer, row)`` called at each log step.  ``preview_every`` (default:
+    ``sample_every``) is how often callbacks receive the probe grid (``on_preview``).
     """
 
     def __init__(self, recipe: Recipe, out_dir: str | os.PathLike, *, steps: int,
                  log_every: int = 25, sample_every: int = 500, save_every: int = 500,
                  device: str | torch.device | None = None, amp: bool = True,
-                 progress: bool = True, callbacks: list | None = None) -> None:
+                 progress: bool = True, callbacks: list | None = None,
+                 preview_every: int | None = None) -> None:
         self.recipe, self.out = recipe, Path(out_dir)
         self.steps, self.log_every = steps, log_every
         self.sample_every, self.save_every = sample_every, save_every
+        self.preview_every = preview_every or sample_every
         self.rank, self.world_size, local_rank = distributed_context()
         dev = pick_device(str(device) if device else None)
         if dev.type == "cuda" and self.world_size > 1:
@@ -170,6 +183,50 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.step = 0
         self.history: list[dict[str, float]] = []
+        self.flops_per_image: float | None = None  # set by MeasureFlops (or by hand)
+        self.end_reason: str | None = None  # "done", "stopped" or "error" once fit() ends
+        self._stop, self._save_now = threading.Event(), threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    # --- callbacks and control from other threads ----------------------------------------
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Call ``event`` (``"on_log"``, ``"on_preview"`` ...) on every callback that has it;
+        a plain callable is an ``on_log`` callback.  Callbacks may emit events of their own
+        (the swap evaluator emits ``on_eval``)."""
+        for cb in self.callbacks:
+            fn: Callable | None = getattr(cb, event, None)
+            if fn is not None:
+                fn(self, *args)
+            elif event == "on_log" and callable(cb):
+                cb(self, *args)
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the current step; it saves a checkpoint and returns."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold the loop between two steps until :meth:`unpause` or :meth:`stop`."""
+        if not self._stop.is_set():
+            self._running.clear()
+
+    def unpause(self) -> None:
+        """Let a paused loop go on."""
+        self._running.set()
+
+    def request_save(self) -> None:
+        """Write a checkpoint after the current step (besides the ``save_every`` ones)."""
+        self._save_now.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     # --- checkpoints -------------------------------------------------------------------
 
@@ -194,6 +251,7 @@ class Trainer:
             save_checkpoint(self.out / "state", tensors, {
                 "kind": "training-state", "arch": r.arch, "step": self.step,
                 "world_size": self.world_size, "optimizers": opt, "model_config": cfg})
+            self.emit("on_save", self.out)
         if self.world_size > 1:
             dist.barrier()
 
@@ -251,14 +309,39 @@ class Trainer:
                 f"the last good checkpoint ({last if last.exists() else 'none yet'}). "
                 "Lower the learning rate or resume from that checkpoint.")
 
-    def save_samples(self) -> Path | None:
+    def save_samples(self, grid: tuple[torch.Tensor, int] | None = None) -> Path | None:
+        """Write the probe grid (``recipe.preview()`` unless given) as a sample PNG."""
         if not self.is_main:
             return None
-        images, ncol = self.recipe.preview()
+        images, ncol = grid or self.recipe.preview()
         path = self.out / "samples" / f"step_{self.step:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image(make_grid(images.float().cpu(), ncol), path)
         return path
+
+    def _stop_agreed(self) -> bool:
+        """Whether to stop now; under DDP every rank stops together, decided at log steps."""
+        if self.world_size == 1:
+            return self._stop.is_set()
+        if self.step % self.log_every:
+            return False
+        flag = torch.tensor([float(self._stop.is_set())], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def _log(self, window: dict[str, list[float]], images: int, elapsed: float) -> None:
+        """Average the losses since the last log line, write it, show it, tell callbacks."""
+        row = {"step": self.step, **{k: sum(v) / len(v) for k, v in window.items()},
+               "images_per_s": images / max(elapsed, 1e-9), "elapsed_s": elapsed}
+        if self.flops_per_image:
+            row["gflop_per_s"] = row["images_per_s"] * self.flops_per_image / 1e9
+        self.history.append(row)
+        if self.is_main:
+            with open(self.out / "log.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+        self._bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()
+                               if k not in ("step", "elapsed_s")})
+        self.emit("on_log", row)
 
     def fit(self) -> list[dict[str, float]]:
         """Train until ``steps``; returns the logged history of this call."""
@@ -266,14 +349,21 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         r = self.recipe
         data = _prefetch(r.batches(self.step, self.rank, self.world_size))
-        bar = tqdm(total=self.steps, initial=self.step, desc=r.arch, disable=not self.progress,
-                   dynamic_ncols=True)
-        log = self.out / "log.jsonl"
+        bar = self._bar = tqdm(total=self.steps, initial=self.step, desc=r.arch,
+                               disable=not self.progress, dynamic_ncols=True)
         t0, images, window = time.perf_counter(), 0, {}
         for model in r.nets.values():
             model.train()
+        self.end_reason = "error"
         try:
+            self.emit("on_start")
             while self.step < self.steps:
+                if not self._running.is_set():  # paused: the clock stops too
+                    held = time.perf_counter()
+                    self._running.wait()
+                    t0 += time.perf_counter() - held
+                if self._stop_agreed():
+                    break
                 batch = next(data)
                 losses = {k: float(v) for k, v in r.training_step(batch, self.step).items()}
                 self._check(losses)
@@ -281,26 +371,42 @@ class Trainer:
                 images += len(next(iter(batch.values()))) * self.world_size
                 for k, v in losses.items():
                     window.setdefault(k, []).append(v)
-                if self.step % self.log_every == 0 or self.step == self.steps:
-                    elapsed = time.perf_counter() - t0
-                    row = {"step": self.step, **{k: sum(v) / len(v) for k, v in window.items()},
-                           "images_per_s": images / max(elapsed, 1e-9),
-                           "elapsed_s": elapsed}
+                last = self.step == self.steps
+                if self.step % self.log_every == 0 or last:
+                    self._log(window, images, time.perf_counter() - t0)
                     window = {}
-                    self.history.append(row)
-                    if self.is_main:
-                        with open(log, "a") as f:
-                            f.write(json.dumps(row) + "\n")
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()
-                                     if k not in ("step", "elapsed_s")})
-                    for cb in self.callbacks:
-                        cb(self, row)
-                if self.step % self.sample_every == 0 or self.step == self.steps:
-                    self.save_samples()
-                if self.step % self.save_every == 0 or self.step == self.steps:
+                sample = self.step % self.sample_every == 0 or last
+                show = bool(self.callbacks) and (self.step % self.preview_every == 0 or last)
+                if self.is_main and (sample or show):
+                    grid = self.recipe.preview()
+                    if sample:
+                        self.save_samples(grid)
+                    if show:
+                        self.emit("on_preview", *self._cpu(grid))
+                if self.step % self.save_every == 0 or last or self._save_now.is_set():
+                    self._save_now.clear()
                     self.save()
+                self.emit("on_step")
                 bar.update(1)
+            if self.step < self.steps:  # stopped: log what is left, checkpoint, last preview
+                if window:
+                    self._log(window, images, time.perf_counter() - t0)
+                if self.is_main and self.callbacks:
+                    self.emit("on_preview", *self._cpu(self.recipe.preview()))
+                self.save()
+                self.end_reason = "stopped"
+            else:
+                self.end_reason = "done"
         finally:
             bar.close()
             data.close()
+            if self.end_reason == "error":  # the training error propagates, not a callback's
+                with contextlib.suppress(Exception):
+                    self.emit("on_end", "error")
+            else:
+                self.emit("on_end", self.end_reason)
         return self.history
+
+    @staticmethod
+    def _cpu(grid: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, int]:
+        return grid[0].float().cpu(), grid[1]

@@ -4,6 +4,7 @@
     deepfake-lab render --grid -o synthfaces.png
     deepfake-lab schema [--json]
     deepfake-lab train --arch cvae --steps 3000 --out runs/cvae [--resume]
+    deepfake-lab plot runs/cvae -o curves.png
     deepfake-lab models [--json]
     deepfake-lab generate --model cvae-synthfaces-64 --identity ada --yaw 20 --swap-to boris
     deepfake-lab eval --model cvae-synthfaces-64 --json
@@ -110,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best present)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--eval-every", type=int, default=0, metavar="N",
+                   help="judge the swaps on 64 held-out problems every N steps (and at the "
+                        "end) into OUT/eval.jsonl; needs the judge (default 0: off)")
+    t.add_argument("--csv", action="store_true", help="also write OUT/log.csv")
 
     m = sub.add_parser("models", help="list the bundled models")
     m.add_argument("--json", action="store_true", help="machine-readable JSON")
@@ -153,12 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
                                       "and metadata")
     v.add_argument("file", help="an image or a video written by deepfake-lab (PNG, mp4 ...)")
     v.add_argument("--json", action="store_true", help="machine-readable JSON")
+    pl = sub.add_parser("plot", help="draw a run's learning curves to PNG",
+                        description="One panel per logged quantity of RUN_DIR/log.jsonl "
+                                    "(losses, images/s, GFLOP/s) and per swap metric of "
+                                    "RUN_DIR/eval.jsonl, against the training step.")
+    pl.add_argument("run", metavar="RUN_DIR", help="a run directory (deepfake-lab train --out)")
+    pl.add_argument("-o", "--output", default=None,
+                    help="PNG file to write (default RUN_DIR/curves.png)")
+    pl.add_argument("--keys", default=None,
+                    help="comma-separated quantities to draw (default: every one logged)")
     from .faces.cli import add_extract_parser
     x = add_extract_parser(sub)
     from .video.cli import add_video_parsers
     video = add_video_parsers(sub)
     parser.set_defaults(subparsers={"render": r, "schema": s, "train": t, "models": m,
                                     "generate": gen, "eval": e, "verify": v, "extract": x,
+                                    "plot": pl,
                                     **video})
     return parser
 
@@ -245,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("swap", "animate"):
         from .video import cli as video_cli
         return getattr(video_cli, f"cmd_{args.command}")(args, sub)
-    if args.command in ("train", "models", "generate", "eval", "verify"):
+    if args.command in ("train", "models", "generate", "eval", "verify", "plot"):
         from . import commands
         return getattr(commands, f"cmd_{args.command}")(args, sub)
     parser.print_help()

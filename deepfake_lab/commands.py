@@ -1,4 +1,5 @@
-"""The model commands of the CLI: ``train``, ``models``, ``generate``, ``eval``, ``verify``.
+"""The model commands of the CLI: ``train``, ``models``, ``generate``, ``eval``, ``verify``,
+``plot``.
 
 Kept apart from :mod:`deepfake_lab.cli` so that ``render`` and ``schema`` start without
 importing the models.
@@ -37,6 +38,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.arch == "two-decoder" and len(people) < 2:
         parser.error("--people needs at least two names, e.g. ada,boris")
     out = Path(args.out or f"runs/{args.arch}")
+    if args.eval_every < 0:
+        parser.error(f"--eval-every must be >= 0, got {args.eval_every}")
     state = out / "state.json"
     if state.exists() and not args.resume:
         parser.error(f"{out} already holds a run; add --resume to continue it or choose "
@@ -46,9 +49,10 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         recipe = make_recipe(args.arch, size=args.size, batch=args.batch, lr=args.lr,
                              seed=args.seed, people=people, init_from=args.init_from,
                              facesets=facesets)
+        callbacks = _train_callbacks(args)
         trainer = Trainer(recipe, out, steps=args.steps, save_every=args.save_every,
                           sample_every=args.sample_every, device=args.device,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, callbacks=callbacks)
         if args.resume and trainer.resume():
             if trainer.is_main:
                 print(f"resumed {out} at step {trainer.step}")
@@ -66,7 +70,34 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             raise SystemExit(f"error: {e}") from None
         parser.error(str(e))
     if trainer.is_main:
+        for note in filter(None, (getattr(cb, "note", None) for cb in callbacks)):
+            print(f"note: {note}")
         print(f"wrote {out / 'model.safetensors'} (step {trainer.step})")
+    return 0
+
+
+def _train_callbacks(args: argparse.Namespace) -> list:
+    """The callbacks ``train`` asks for: swap metrics every N steps, a CSV copy of the log."""
+    from .train.callbacks import CSVLogger, SwapEval
+
+    callbacks: list = []
+    if args.eval_every:
+        callbacks.append(SwapEval(every=args.eval_every))
+    if args.csv:
+        callbacks.append(CSVLogger())
+    return callbacks
+
+
+def cmd_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Draw a run's learning curves to PNG."""
+    from .train.curves import plot_run
+
+    keys = [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else None
+    try:
+        path = plot_run(args.run, args.output, keys)
+    except (FileNotFoundError, ValueError) as e:
+        parser.error(str(e))
+    print(f"wrote {path}")
     return 0
 
 

@@ -7,11 +7,11 @@ updated in place while the Trainer runs.
 
 The panel is an ordinary :class:`~deepfake_lab.train.callbacks.Callback` built from
 ipywidgets (``pip install ipywidgets``; the rest of deepfake-lab does not need it): it shows
-itself when training starts, updates its status line at each log row and the preview grid at
-each ``on_preview``.  Drawing the curves costs a few hundred milliseconds of CPU, time taken
-from training, so the panel redraws them at most every ``min_interval`` seconds and spends
-at most 2 % of the time on it (:class:`~deepfake_lab.train.curves.Throttle`); the final
-state is always drawn.
+itself when training starts, redraws the curves and its status line at each log row and the
+preview grid at each ``on_preview``.  The curves are drawn with PIL
+(:func:`~deepfake_lab.train.curves.live_curves`, milliseconds), and still at most every
+``min_interval`` seconds and 2 % of the time (:class:`~deepfake_lab.train.curves.Throttle`):
+drawing takes CPU from training.  The final state is always drawn.
 
 The buttons work while the kernel is free to hear them.  A blocking ``fit()`` keeps the kernel
 busy, so the clicks wait until it returns; train in the background with :meth:`LivePanel.start`
@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 
 from .callbacks import Callback, eta_seconds, preview_sheet
-from .curves import Throttle, curves_png
+from .curves import Throttle, live_curves
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -66,7 +66,7 @@ class LivePanel(Callback):
             :attr:`widget` yourself).
     """
 
-    def __init__(self, title: str | None = None, min_interval: float = 2.0,
+    def __init__(self, title: str | None = None, min_interval: float = 1.0,
                  show: bool = True) -> None:
         try:
             import ipywidgets as w
@@ -184,7 +184,7 @@ class LivePanel(Callback):
     def _draw(self) -> None:
         title = self.title or (self.trainer.out.name if self.trainer else None)
         with self._throttle.timing():
-            self.curves.value = curves_png(self.rows, self.evals, title)
+            self.curves.value = _png(live_curves(self.rows, self.evals, title))
         self.draws += 1
         self._drawn = (len(self.rows), len(self.evals))
 

@@ -37,6 +37,7 @@ from ..provenance import GENERATOR, WATERMARK_VERSION
 from . import core
 from .core import RANDOM_IDENTITY, RENDERER, Studio, StudioError
 from .real_tab import build_real_tab
+from .train_tab import build_train_tab
 
 TITLE = "deepfake-lab studio"
 CONCURRENCY = 2  # previews computed at once (torch already uses every core for one)
@@ -139,7 +140,7 @@ def build_app(studio: Studio | None = None, *, concurrency: int = CONCURRENCY,
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(900, 1800)) as demo:
         gr.Markdown(HEADER)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Sliders", id="sliders"):
                 with gr.Row():
                     # ---- controls --------------------------------------------------------
@@ -208,6 +209,8 @@ def build_app(studio: Studio | None = None, *, concurrency: int = CONCURRENCY,
 
             with gr.Tab("Real faces", id="real"):
                 build_real_tab(demo, studio, _catching, _png_in_cache)
+            with gr.Tab("Train", id="train"):
+                build_train_tab(studio, sliders_model=model, tabs=tabs)
             with gr.Tab("Video", id="video"):
                 gr.Markdown(VIDEO_PLACEHOLDER)
             with gr.Tab("Animate", id="animate"):

@@ -398,8 +398,12 @@ class Studio:
         """The first real model on offer, else the renderer."""
         return self.choices()[0].value
 
-    def load(self, value: str) -> LoadedModel | None:
-        """The loaded model for a picker value (cached), ``None`` for :data:`RENDERER`."""
+    def load(self, value: str, synthfaces_only: bool = True) -> LoadedModel | None:
+        """The loaded model for a picker value (cached), ``None`` for :data:`RENDERER`.
+
+        The sliders tab needs models that speak the SynthFaces schema; the video tabs take
+        any model (``synthfaces_only=False``), real-face ones included.
+        """
         value = str(value or "").strip()
         if value == RENDERER:
             return None
@@ -408,16 +412,19 @@ class Studio:
         with self._lock:
             if value in self._models:
                 self._models.move_to_end(value)
-                return self._models[value]
-            try:
-                model = load_model(value, device=self.device)
-            except (CheckpointError, AttributeValueError, OSError) as e:
-                raise StudioError(f"cannot open the model: {e}") from None
-            try:
-                SCHEMA.check_compatible(model.schema)
-            except AttributeValueError as e:
-                raise StudioError(f"model {value!r} does not speak the SynthFaces attribute "
-                                  f"schema that the studio's sliders use ({e})") from None
+                model = self._models[value]
+            else:
+                try:
+                    model = load_model(value, device=self.device)
+                except (CheckpointError, AttributeValueError, OSError) as e:
+                    raise StudioError(f"cannot open the model: {e}") from None
+            if synthfaces_only:
+                try:
+                    SCHEMA.check_compatible(model.schema)
+                except AttributeValueError as e:
+                    raise StudioError(f"model {value!r} does not speak the SynthFaces "
+                                      f"attribute schema that the studio's sliders use ({e}); "
+                                      "real-face models live in the Real faces tab") from None
             self._models[value] = model
             while len(self._models) > MODEL_CACHE:
                 self._models.popitem(last=False)

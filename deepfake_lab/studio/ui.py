@@ -14,6 +14,11 @@ reset         -                                               pickers, mix, ever
 randomise     -                                               pickers, mix, every attribute
 ============  ==============================================  ================================
 
+The Real faces tab adds ``real_configure``, ``real_frame`` and ``real_preview``
+(:mod:`.real_tab`, only when a real-face model is on offer), the Video and Animate tabs
+``video_targets``, ``render_video``, ``animate_identities`` and ``render_animation``
+(:mod:`.video_tab`), the Train tab its ``train_*`` controls (:mod:`.train_tab`).
+
 ``core.preview_args`` builds the ``preview`` inputs for API clients.  Slider changes fire
 ``preview`` with ``trigger_mode="always_last"``: while one preview runs, further moves are
 collapsed into a single re-run with the latest values, so dragging never builds a backlog.
@@ -38,6 +43,7 @@ from . import core
 from .core import RANDOM_IDENTITY, RENDERER, Studio, StudioError
 from .real_tab import build_real_tab
 from .train_tab import build_train_tab
+from .video_tab import build_animate_tab, build_video_tab
 
 TITLE = "deepfake-lab studio"
 CONCURRENCY = 2  # previews computed at once (torch already uses every core for one)
@@ -49,20 +55,6 @@ Move a slider and the face follows. Sliders, ranges and defaults come from the a
 schema; SynthFaces renders beside the model output show the exact right answer. Every model
 output carries a visible **AI-generated** label and an invisible watermark. Only process
 faces of people who have given their consent.
-"""
-
-COMING = "coming with the video pipeline"
-VIDEO_PLACEHOLDER = f"""\
-## Video - {COMING}
-This tab will swap a face through a short clip (detect, align, swap each frame, blend back,
-write H.264, with progress), every frame labelled and watermarked. It needs the video
-pipeline (`deepfake_lab/video/`), which does not exist yet, so nothing here runs.
-"""
-ANIMATE_PLACEHOLDER = f"""\
-## Animate - {COMING}
-This tab will drive a chosen identity with the head pose and expression read from a video,
-frame by frame, with the latent held fixed for temporal consistency. It needs the video
-pipeline (`deepfake_lab/video/`), which does not exist yet, so nothing here runs.
 """
 
 # System fonts only: the default theme would fetch web fonts, and the app must work offline.
@@ -212,9 +204,9 @@ def build_app(studio: Studio | None = None, *, concurrency: int = CONCURRENCY,
             with gr.Tab("Train", id="train"):
                 build_train_tab(studio, sliders_model=model, tabs=tabs)
             with gr.Tab("Video", id="video"):
-                gr.Markdown(VIDEO_PLACEHOLDER)
+                build_video_tab(demo, studio, _catching, _user_error)
             with gr.Tab("Animate", id="animate"):
-                gr.Markdown(ANIMATE_PLACEHOLDER)
+                build_animate_tab(demo, studio, _catching, _user_error)
             with gr.Tab("About", id="about"):
                 gr.Markdown(core.about_markdown())
 

@@ -19,16 +19,15 @@ train_save     -                                           status
 train_open     -                                           the Sliders tab's model (a path)
 =============  ==========================================  ===================================
 
-``train_start`` streams an update whenever the run logs, previews or evaluates (and at
-least every two seconds) until the run ends; a start while another job runs answers with
-one "Busy" status and ends.
+``train_start`` streams an update whenever the run logs, previews or evaluates (at most
+twice a second, at least every two seconds: :meth:`TrainingJob.watch`) until the run ends;
+a start while another job runs answers with one "Busy" status and ends.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,14 +41,12 @@ from .training_job import (
     LR_RANGE,
     BusyError,
     JobSettings,
+    JobView,
     TrainingJob,
     TrainingService,
     marked_preview,
     png_bytes,
 )
-
-MIN_YIELD_S = 0.5  # least time between two streamed updates
-IDLE_YIELD_S = 2.0  # most time between two updates (the clock in the status moves)
 
 ARCH_LABELS = {"cvae": "conditional VAE", "cgan": "conditional GAN",
                "two-decoder": "two-decoder autoencoder (ada, boris)"}
@@ -129,9 +126,8 @@ def build_train_tab(studio: Studio, *, sliders_model: gr.Dropdown | None = None,
     token = gr.State("")
     cache = preview.GRADIO_CACHE
 
-    def outputs(job: TrainingJob, memo: dict) -> tuple:
+    def outputs(job: TrainingJob, v: JobView, memo: dict) -> tuple:
         """The stream's outputs; ``memo`` keeps the files of images already encoded."""
-        v = job.view()
         if v.preview is not None and memo.get("step") != v.preview_step:
             image = marked_preview(v.preview, job.run_dir.name)
             memo["step"], memo["preview"] = v.preview_step, _file_in_cache(png_bytes(image),
@@ -151,17 +147,9 @@ def build_train_tab(studio: Studio, *, sliders_model: gr.Dropdown | None = None,
             return
         except StudioError as e:
             raise _error(e) from None
-        version, last, memo = -1, 0.0, {}
-        while True:
-            finished = not job.alive
-            version = job.recorder.wait(version, IDLE_YIELD_S)
-            wait = MIN_YIELD_S - (time.monotonic() - last)
-            if wait > 0 and not finished:
-                time.sleep(wait)
-            last = time.monotonic()
-            yield outputs(job, memo)
-            if finished:
-                return
+        memo: dict = {}
+        for view in job.watch():
+            yield outputs(job, view, memo)
 
     def control(action: str):
         def handler(tok: str) -> str:

@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ ENV_MAX_MINUTES = "DEEPFAKE_LAB_STUDIO_MAX_MINUTES"
 DEFAULT_MAX_STEPS = 2000
 DEFAULT_MAX_MINUTES = 10.0
 KEEP_JOBS = 8  # finished jobs whose owners can still open their model
+MIN_UPDATE_S = 0.5  # least time between two views streamed to the page
+IDLE_UPDATE_S = 2.0  # most time between two views (the clocks in the status move)
 
 
 class BusyError(StudioError):
@@ -174,9 +177,11 @@ def job_trainer_args(steps: int, refresh: int) -> dict[str, Any]:
             "sample_every": every, "save_every": every, "progress": False}
 
 
-def job_callbacks(eval_every: int = EVAL_EVERY, judge: Any = None) -> list:
-    """The callbacks of a job besides its :class:`Recorder`: FLOPs and swap metrics."""
-    return [MeasureFlops(), SwapEval(every=eval_every, judge=judge)]
+def job_callbacks(eval_every: int = EVAL_EVERY, judge: Any = None,
+                  eval_at_end: bool = True) -> list:
+    """The callbacks of a job besides its :class:`Recorder`: FLOPs and swap metrics (every
+    ``eval_every`` steps and, with ``eval_at_end``, at the last step)."""
+    return [MeasureFlops(), SwapEval(every=eval_every, judge=judge, at_end=eval_at_end)]
 
 
 def marked_preview(sheet: np.ndarray, run_name: str) -> np.ndarray:
@@ -232,6 +237,7 @@ class TrainingJob:
     _curves: np.ndarray | None = None
     _drawn: tuple[int, int] = (0, 0)  # rows and evaluations in _curves
     _throttle: Throttle = field(default_factory=lambda: Throttle(min_interval=1.0))
+    _sheet: tuple[int | None, np.ndarray | None] = (None, None)  # preview step, its sheet
 
     @property
     def alive(self) -> bool:
@@ -334,12 +340,27 @@ class TrainingJob:
                 self._curves = live_curves(rows, evals)  # the status names the run
             self._drawn = (len(rows), len(evals))
         grid = snap["preview"]
-        preview = None
-        if grid is not None:
-            preview = preview_sheet(grid.images, grid.ncol, self.settings.arch)
-        return JobView(self.status_markdown(snap), self._curves, preview,
+        if grid is not None and self._sheet[0] != grid.step:
+            self._sheet = (grid.step, preview_sheet(grid.images, grid.ncol, self.settings.arch))
+        return JobView(self.status_markdown(snap), self._curves, self._sheet[1],
                        self.evals_markdown(evals), snap["version"], not self.alive,
-                       grid.step if grid is not None else None)
+                       self._sheet[0])
+
+    def watch(self, min_interval: float = MIN_UPDATE_S,
+              idle: float = IDLE_UPDATE_S) -> Iterator[JobView]:
+        """Views of the job as it changes - at most every ``min_interval`` seconds, at least
+        every ``idle`` seconds - and a last one once it has ended (the tab streams these)."""
+        version, last = -1, 0.0
+        while True:
+            finished = not self.alive
+            version = self.recorder.wait(version, idle)
+            wait = min_interval - (time.monotonic() - last)
+            if wait > 0 and not finished:
+                time.sleep(wait)
+            last = time.monotonic()
+            yield self.view()
+            if finished:
+                return
 
 
 class TrainingService:

@@ -88,3 +88,15 @@ def test_nan_guard_stops_before_saving(tmp_path) -> None:
     with pytest.raises(TrainingDiverged, match="diverged at step 3"):
         t.fit()
     assert (tmp_path / "model.safetensors").read_bytes() == before
+
+
+def test_cgan_warm_starts_from_a_cvae_of_any_hidden_width(tmp_path) -> None:
+    """G and E take the CVAE's decoder and encoder, whatever the encoder's MLP width."""
+    cvae = make("cvae")  # TINY_CVAE: hidden=16, not the default 256
+    Trainer(cvae, tmp_path / "cvae", steps=1, progress=False).fit()
+    gan = CGANTraining(recipe=CGANRecipe(batch=4, init_from=str(tmp_path / "cvae" / "model")))
+    assert gan.cfg.enc_hidden == TINY_CVAE.hidden
+    for k, v in cvae.model.encoder.state_dict().items():
+        assert torch.equal(gan.model.encoder.state_dict()[k], v), k
+    for k, v in cvae.model.decoder.state_dict().items():
+        assert torch.equal(gan.model.generator.net.state_dict()[k], v), k

@@ -47,6 +47,7 @@ class CGANConfig:
     disc_widths: tuple[int, ...] = (32, 64, 128, 192)
     disc_hidden: int = 256
     with_encoder: bool = True                                # E(x, a) -> z for inversion
+    enc_hidden: int = 256                                    # E's MLP width (= the CVAE's)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,7 +62,8 @@ class CGANConfig:
     def encoder_config(self) -> CVAEConfig:
         """The CVAE sizes whose encoder serves as ``E`` (latent = ``z_dim``)."""
         return CVAEConfig(attr_dim=self.attr_dim, size=self.size, latent=self.z_dim,
-                          enc_widths=self.disc_widths, dec_widths=self.gen_widths)
+                          enc_widths=self.disc_widths, dec_widths=self.gen_widths,
+                          hidden=self.enc_hidden)
 
 
 class Generator(nn.Module):

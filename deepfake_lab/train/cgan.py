@@ -71,7 +71,7 @@ class CGANTraining(Recipe):
             vcfg = CVAEConfig.from_dict(init["model"])
             cfg = CGANConfig(attr_dim=vcfg.attr_dim, size=vcfg.size, z_dim=vcfg.latent,
                              gen_widths=vcfg.dec_widths, disc_widths=vcfg.enc_widths,
-                             with_encoder=True)
+                             with_encoder=True, enc_hidden=vcfg.hidden)
         self.cfg = cfg or CGANConfig(attr_dim=SCHEMA.dim)
         self.model = CGAN(self.cfg)
         if init is not None:

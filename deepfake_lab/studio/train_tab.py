@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,11 @@ def build_train_tab(studio: Studio, *, sliders_model: gr.Dropdown | None = None,
     ``sliders_model`` (the Sliders tab's model picker) and ``tabs`` (the app's ``gr.Tabs``)
     let "open in Sliders" load the trained model there and switch to that tab.
     """
-    service = service or TrainingService(device=studio.device)
+    if service is None:
+        # On Hugging Face ZeroGPU hardware the GPU exists only inside spaces.GPU calls, which
+        # are short; a background job trains on the CPU there.
+        zero_gpu = importlib.util.find_spec("spaces") is not None
+        service = TrainingService(device="cpu" if zero_gpu else studio.device)
     gr.Markdown(_intro(service))
     with gr.Row():
         with gr.Column(scale=2, min_width=320):

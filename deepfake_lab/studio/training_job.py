@@ -165,8 +165,9 @@ def make_job_recipe(s: JobSettings):
 
 def refresh_every(steps: int) -> int:
     """Steps between two updates of a job of ``steps`` steps: every
-    :data:`~deepfake_lab.train.callbacks.REFRESH_EVERY`, more often for short jobs."""
-    return max(1, min(REFRESH_EVERY, steps // 20))
+    :data:`~deepfake_lab.train.callbacks.REFRESH_EVERY` (the interval
+    ``benchmarks/dashboard.py`` measures), more often for jobs under 250 steps."""
+    return max(1, min(REFRESH_EVERY, steps // 10))
 
 
 def job_trainer_args(steps: int, refresh: int) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from nbclient import NotebookClient
 from PIL import Image
 from test_training import make, weights
 
-from deepfake_lab.checkpoints import load_checkpoint
+from deepfake_lab.checkpoints import checkpoint_paths, load_checkpoint
 from deepfake_lab.cli import main
+from deepfake_lab.eval import judges
 from deepfake_lab.eval.judges import Judge
 from deepfake_lab.registry import load_model
 from deepfake_lab.studio import core
@@ -133,7 +134,6 @@ def test_dashboard_callbacks_do_not_change_training(tmp_path):
 
 
 def test_swap_eval_without_a_judge_skips_with_a_note(tmp_path, monkeypatch):
-    import deepfake_lab.eval.judges as judges
     monkeypatch.setattr(judges, "BUNDLED_JUDGE", tmp_path / "no-judge")
     evaluator, spy = SwapEval(every=1), Spy()
     Trainer(make("cvae"), tmp_path / "run", steps=2, progress=False,
@@ -329,6 +329,10 @@ def test_app_trains_streams_and_opens_the_model_in_sliders(app, tmp_path):
     assert len(updates) >= 2
     status, curves, preview, metrics = updates[-1]
     assert "**done**" in status and "step **12 / 12**" in status and "images/s" in status
+    if checkpoint_paths(judges.BUNDLED_JUDGE)[1].exists():  # the last step was judged
+        assert "Swaps judged on 64 held-out problems" in metrics
+    else:
+        assert "no swap metrics: no judge" in status and not metrics
     assert any(u[2] is not None for u in updates)  # the probe grid came while it trained
     with Image.open(preview) as im, Image.open(curves) as cv:
         assert im.width > 8 * 64 and cv.format == "PNG"

@@ -72,8 +72,10 @@ def build_real_tab(demo: gr.Blocks, studio: core.Studio, catching, png) -> None:
             table = gr.Dataframe(headers=list(core.TABLE_HEADERS), interactive=False,
                                  label="attribute vector of the output")
 
+    # Handler names are unique across the app: Gradio names private events after their
+    # functions, and a clash would rename the Sliders tab's public endpoints.
     @catching
-    def configure(value: str) -> tuple:
+    def real_configure(value: str) -> tuple:
         m, data = real.load(value)
         people = list(data.people)
         n = real.frames(value, people[0])
@@ -86,15 +88,15 @@ def build_real_tab(demo: gr.Blocks, studio: core.Studio, catching, png) -> None:
                 gr.update(visible=conditional))
 
     @catching
-    def frame_values(value: str, who: str, index: float) -> tuple:
+    def real_frame(value: str, who: str, index: float) -> tuple:
         n = real.frames(value, who)
         i = min(int(index), n - 1)
         return (gr.update(maximum=n - 1, value=i, info=f"0 to {n - 1}"),
                 *real.frame_values(value, who, i))
 
     @catching
-    def preview(value: str, who: str, index: float, tgt: str, tgt_b: str, m: float,
-                *values: float) -> tuple:
+    def real_preview(value: str, who: str, index: float, tgt: str, tgt_b: str, m: float,
+                     *values: float) -> tuple:
         p = real.preview(value, who, int(index), tgt, tgt_b, m, values)
         cache = output.GRADIO_CACHE
         return png(p.source, cache), png(p.output, cache, p.model_id), p.info(), p.table
@@ -102,17 +104,18 @@ def build_real_tab(demo: gr.Blocks, studio: core.Studio, catching, png) -> None:
     preview_in = [model, person, frame, target, target_b, mix, *sliders]
     preview_out = [source, output, info, table]
     private = dict(api_visibility="private")
-    configured = model.change(configure, model,
+    configured = model.change(real_configure, model,
                               [person, frame, target, target_b, mix, accordion, from_frame],
                               api_name="real_configure")
-    framed = gr.on([person.change, frame.submit, from_frame.click], frame_values,
+    framed = gr.on([person.change, frame.submit, from_frame.click], real_frame,
                    [model, person, frame], [frame, *sliders], api_name="real_frame",
                    trigger_mode="always_last")
     gr.on([target.change, target_b.change, mix.change, *(s.change for s in sliders)],
-          preview, preview_in, preview_out, api_name="real_preview",
+          real_preview, preview_in, preview_out, api_name="real_preview",
           trigger_mode="always_last", show_progress="hidden")
-    configured.success(frame_values, [model, person, frame], [frame, *sliders], **private)
-    framed.success(preview, preview_in, preview_out, **private)
-    demo.load(configure, model, [person, frame, target, target_b, mix, accordion, from_frame],
-              **private).success(frame_values, [model, person, frame], [frame, *sliders],
-                                 **private).success(preview, preview_in, preview_out, **private)
+    configured.success(real_frame, [model, person, frame], [frame, *sliders], **private)
+    framed.success(real_preview, preview_in, preview_out, **private)
+    controls = [person, frame, target, target_b, mix, accordion, from_frame]
+    demo.load(real_configure, model, controls, **private).success(
+        real_frame, [model, person, frame], [frame, *sliders], **private).success(
+        real_preview, preview_in, preview_out, **private)

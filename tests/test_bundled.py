@@ -1,0 +1,78 @@
+"""The bundled weights: they load, fit their registry entries, stay within the size budget,
+and clear a loose floor on a small evaluation (the README's figures come from the full
+benchmarks; these only catch a broken or swapped file)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from deepfake_lab.checkpoints import checkpoint_paths
+from deepfake_lab.eval.judges import BUNDLED_JUDGE, load_judge
+from deepfake_lab.registry import BUNDLED, WEIGHTS_DIR, list_models, load_model
+
+ROWS = list_models()
+PRESENT = [r["name"] for r in ROWS]
+SYNTH = [r["name"] for r in ROWS if r["data"] == "synthfaces"]
+REAL = [r["name"] for r in ROWS if r["data"].startswith("facesets:")]
+
+
+def test_weights_are_shipped_within_budget() -> None:
+    assert PRESENT, "no bundled model weights in deepfake_lab/weights"
+    sizes = {p.name: p.stat().st_size for p in WEIGHTS_DIR.glob("*.safetensors")}
+    assert all(s <= 10e6 for s in sizes.values()), sizes  # each file <= 10 MB
+    assert sum(sizes.values()) <= 40e6, sizes             # all of them <= 40 MB
+    card = (WEIGHTS_DIR / "MODEL_CARD.md").read_text()
+    for name in PRESENT:
+        assert name in card, f"{name} has no entry in weights/MODEL_CARD.md"
+
+
+@pytest.mark.parametrize("name", PRESENT)
+def test_bundled_model_loads_and_fits_its_entry(name: str) -> None:
+    m = load_model(name)
+    cfg = json.loads(checkpoint_paths(WEIGHTS_DIR / BUNDLED[name])[1].read_text())
+    assert m.architecture == cfg["architecture"] and cfg.get("description")
+    assert cfg.get("step", 0) > 0 and cfg.get("dtype") == "float16"
+    assert all(torch.isfinite(p).all() for p in m.model.parameters())
+
+
+@pytest.mark.parametrize("name", SYNTH)
+def test_bundled_synthfaces_model_beats_the_mean_face(name: str) -> None:
+    """On 64 held-out swaps: a face-region PSNR above the blurry 'mean face' baseline's."""
+    from deepfake_lab.eval.swap_eval import evaluate_baseline, evaluate_model
+
+    if not checkpoint_paths(BUNDLED_JUDGE)[1].exists():
+        pytest.fail("the bundled judge is missing (deepfake_lab/weights/judge_synthfaces)")
+    judge = load_judge()
+    model = load_model(name)
+    r = evaluate_model(model, judge, n=64, batch=32)
+    mean = evaluate_baseline("mean", judge, n=64, batch=32,
+                             two_decoder=model if model.architecture == "two-decoder" else None)
+    assert r["psnr_face"] > mean["psnr_face"], (r, mean)
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_bundled_real_model_draws_faces(name: str) -> None:
+    """On a few held-out frames: the face detector finds a face in most outputs."""
+    from deepfake_lab.eval.real_eval import evaluate_real_swaps, real_data_for
+
+    model = load_model(name)
+    data = real_data_for(model)
+    keep = ~data.held_out.clone()
+    for k in range(len(data.people)):  # 4 held-out frames per person keep the test fast
+        idx = ((data.identity == k) & data.held_out).nonzero()[:, 0]
+        keep[idx[:4]] = True
+    data = data.subset(keep)
+    schema = model.schema
+
+    def swap(x, a, to):
+        if model.architecture == "two-decoder":
+            return model.swap(x, to=to)
+        onehot = torch.nn.functional.one_hot(torch.full((len(x),), to),
+                                             len(data.people)).float()
+        return model.swap(x, a, schema.with_identity(a, schema.normalize(onehot, "identity")))
+
+    r = evaluate_real_swaps(swap, data, per_person=4)
+    assert r["found"] >= 50.0, r

@@ -122,6 +122,10 @@ POSE: tuple[Attribute, ...] = (
               "head tilt; positive = clockwise in the image"),
 )
 
+#: Attributes whose sign flips when a face is mirrored left-right (the image's x axis):
+#: a face at yaw/roll +t, mirrored, is the same person at -t; everything else is unchanged.
+MIRROR_NEGATED: tuple[str, ...] = ("yaw", "roll")
+
 EXPRESSION: tuple[Attribute, ...] = (
     Attribute("smile", "expression", -1.0, 1.0, 0.0, "",
               "mouth corners and cheeks: -1 corners down (sad), 0 neutral, 1 broad smile"),

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..attributes import EXPRESSION, POSE, AttributeSchema
+from ..attributes import EXPRESSION, MIRROR_NEGATED, POSE, AttributeSchema
 from .facesets import Faceset
 
 HELD_OUT = 0.15  # fraction of each faceset (its last frames) kept out of training
@@ -141,9 +141,10 @@ class FacesetTensors:
 
 def mirror(images: torch.Tensor, attributes: torch.Tensor, schema: AttributeSchema
            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mirror faces left-right: the image flips, yaw and roll change sign."""
+    """Mirror faces left-right: the image flips, the schema's ``MIRROR_NEGATED`` attributes
+    (yaw and roll) change sign."""
     a = attributes.clone()
-    for name in ("yaw", "roll"):
+    for name in MIRROR_NEGATED:
         i = schema.index(name)
         lo, hi = schema[name].low, schema[name].high
         # Normalised value of -physical is -normalised when the range is symmetric.

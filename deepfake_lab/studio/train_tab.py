@@ -26,15 +26,14 @@ a start while another job runs answers with one "Busy" status and ends.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from .cache import png_in_cache
 from .core import Studio, StudioError
 from .training_job import (
     ARCHITECTURES,
@@ -67,16 +66,7 @@ batch 16 needs a few minutes to draw faces rather than blobs.
 
 def _file_in_cache(data: bytes | None, cache_dir: str) -> str | None:
     """PNG bytes -> a content-named file inside Gradio's cache (served as it is)."""
-    if data is None:
-        return None
-    digest = hashlib.sha256(data).hexdigest()
-    path = Path(cache_dir) / "train" / digest[:2] / f"{digest}.png"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return str(path)
+    return png_in_cache(data, cache_dir, "train")
 
 
 def _error(e: StudioError) -> gr.Error:

@@ -26,12 +26,10 @@ collapsed into a single re-run with the latest values, so dragging never builds 
 
 from __future__ import annotations
 
-import hashlib
 import html
 import io
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -40,6 +38,7 @@ from PIL import Image, PngImagePlugin
 
 from ..provenance import GENERATOR, WATERMARK_VERSION
 from . import core
+from .cache import png_in_cache
 from .core import RANDOM_IDENTITY, RENDERER, Studio, StudioError
 from .real_tab import build_real_tab
 from .train_tab import build_train_tab
@@ -93,15 +92,7 @@ def _png_in_cache(image: np.ndarray | None, cache_dir: str,
             info.add_text(key, value)
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="png", compress_level=1, pnginfo=info)
-    data = buf.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
-    path = Path(cache_dir) / "studio" / digest[:2] / f"{digest}.png"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # atomic: a concurrent identical preview never sees half a file
-    return str(path)
+    return png_in_cache(buf.getvalue(), cache_dir, "studio")
 
 
 def _catching(fn: Callable) -> Callable:

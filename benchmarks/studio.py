@@ -85,7 +85,8 @@ def pick_models(tmp: Path) -> dict[int, tuple[str, str]]:
     from deepfake_lab.models import CVAE, CVAEConfig
     from deepfake_lab.registry import list_models
 
-    bundled = {r["size"]: r["name"] for r in list_models() if r["architecture"] == "cvae"}
+    bundled = {r["size"]: r["name"] for r in list_models()
+               if r["architecture"] == "cvae" and r["data"] == "synthfaces"}
     out = {}
     for size in (64, 128):
         if size in bundled:

@@ -256,21 +256,30 @@ def _unblocks(b: np.ndarray) -> np.ndarray:
     return b.transpose(0, 2, 1, 3).reshape(bh * 8, bw * 8)
 
 
+def _slot_basis() -> np.ndarray:
+    """``(64, S)``: column ``s`` is the 8x8 DCT basis image of slot coefficient ``s``,
+    flattened.  Coefficient ``(r, c)`` of a block ``B`` is ``C[r] @ B @ C[c]`` - the dot
+    product of ``B`` with ``outer(C[r], C[c])`` - so the slots of every block come from one
+    matrix product instead of a full 8x8 DCT per block; the basis is orthonormal, so the same
+    matrix, transposed, turns coefficient changes back into pixels."""
+    return np.stack([np.outer(_C[r], _C[c]).reshape(64) for r, c in COEFFICIENTS], axis=1)
+
+
+_BASIS = _slot_basis()
+
+
 def _slot_coefficients(y: np.ndarray) -> np.ndarray:
     """The embedding coefficients of every slot, shape ``(blocks * 2,)`` (block-major)."""
-    dct = np.einsum("ij,abjk,lk->abil", _C, _blocks(y), _C)
-    rows, cols = zip(*COEFFICIENTS, strict=True)
-    return dct[:, :, list(rows), list(cols)].reshape(-1)
+    b = _blocks(y)                                                   # (bh, bw, 8, 8)
+    return (b.reshape(-1, 64) @ _BASIS).reshape(-1)                  # (bh * bw * S,)
 
 
 def _slots_to_luma(delta: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Luma change (full image size) produced by changing each slot coefficient by ``delta``."""
     bh, bw = shape[0] // 8, shape[1] // 8
-    coeff = np.zeros((bh, bw, 8, 8))
-    rows, cols = zip(*COEFFICIENTS, strict=True)
-    coeff[:, :, list(rows), list(cols)] = delta.reshape(bh, bw, len(COEFFICIENTS))
+    blocks = (delta.reshape(bh * bw, len(COEFFICIENTS)) @ _BASIS.T).reshape(bh, bw, 8, 8)
     dy = np.zeros(shape)
-    dy[: bh * 8, : bw * 8] = _unblocks(np.einsum("ji,abjk,kl->abil", _C, coeff, _C))
+    dy[: bh * 8, : bw * 8] = _unblocks(blocks)
     return dy
 
 

@@ -20,13 +20,11 @@ from types import SimpleNamespace
 import gradio_client
 import numpy as np
 import pytest
-import torch
+from conftest import save_untrained_models
 from PIL import Image
 
 from deepfake_lab.attributes import SYNTHFACES_SCHEMA as SCHEMA
-from deepfake_lab.checkpoints import save_checkpoint
-from deepfake_lab.data.synthfaces import catalogue_names, identity_vector
-from deepfake_lab.models import CVAE, CVAEConfig, TwoDecoder, TwoDecoderConfig
+from deepfake_lab.data.synthfaces import catalogue_names
 from deepfake_lab.provenance import extract_watermark, verify_image
 from deepfake_lab.studio import add_studio_parser, cmd_studio, core
 from deepfake_lab.studio.ui import build_app, launch
@@ -44,16 +42,7 @@ POSE_DEFAULTS = {a.name: a.default for a in SCHEMA.pose + SCHEMA.expression}
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("studio-models")
-    torch.manual_seed(0)
-    cfg = CVAEConfig(size=64)
-    save_checkpoint(root / "cvae" / "model", CVAE(cfg).state_dict(),
-                    {"kind": "model", "architecture": "cvae", "model": cfg.to_dict(),
-                     "schema": SCHEMA.to_json()})
-    pair = TwoDecoderConfig(people=("ada", "boris"))
-    people = torch.stack([identity_vector(p) for p in pair.people]).tolist()
-    save_checkpoint(root / "pair" / "model", TwoDecoder(pair).state_dict(),
-                    {"kind": "model", "architecture": "two-decoder", "model": pair.to_dict(),
-                     "schema": SCHEMA.to_json(), "people_identities": people})
+    save_untrained_models(root)
     return SimpleNamespace(cvae=str(root / "cvae"), pair=str(root / "pair"), root=root)
 
 

@@ -15,15 +15,14 @@ from types import SimpleNamespace
 import imageio_ffmpeg
 import numpy as np
 import pytest
-import torch
+from conftest import save_untrained_models
 
 from deepfake_lab.attributes import SYNTHFACES_SCHEMA as SCHEMA
-from deepfake_lab.checkpoints import CheckpointError, save_checkpoint
+from deepfake_lab.checkpoints import CheckpointError
 from deepfake_lab.cli import main
 from deepfake_lab.data.synthfaces import identity_vector
 from deepfake_lab.faces.errors import MediaError, NoFaceError
 from deepfake_lab.faces.media import iter_video
-from deepfake_lab.models import CGAN, CVAE, CGANConfig, CVAEConfig, TwoDecoder, TwoDecoderConfig
 from deepfake_lab.provenance import verify_video
 from deepfake_lab.registry import load_model
 from deepfake_lab.samples import sample_path
@@ -75,22 +74,7 @@ def write_frames(path: Path, frames: list[np.ndarray], fps: float = 24.0) -> Pat
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("video-models")
-    torch.manual_seed(0)
-    cfg = CVAEConfig(size=64)
-    save_checkpoint(root / "cvae" / "model", CVAE(cfg).state_dict(),
-                    {"kind": "model", "architecture": "cvae", "model": cfg.to_dict(),
-                     "schema": SCHEMA.to_json()})
-    pair = TwoDecoderConfig(people=("ada", "boris"))
-    people = torch.stack([identity_vector(p) for p in pair.people]).tolist()
-    save_checkpoint(root / "pair" / "model", TwoDecoder(pair).state_dict(),
-                    {"kind": "model", "architecture": "two-decoder", "model": pair.to_dict(),
-                     "schema": SCHEMA.to_json(), "people_identities": people})
-    gcfg = CGANConfig(size=64)
-    tensors = {k: v for k, v in CGAN(gcfg).state_dict().items()
-               if not k.startswith("discriminator.")}
-    save_checkpoint(root / "cgan" / "model", tensors,
-                    {"kind": "model", "architecture": "cgan", "model": gcfg.to_dict(),
-                     "schema": SCHEMA.to_json()})
+    save_untrained_models(root, cgan=True)
     return SimpleNamespace(root=root, **{k: load_model(root / k) for k in ("cvae", "pair",
                                                                            "cgan")})
 

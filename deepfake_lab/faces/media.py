@@ -130,11 +130,30 @@ class VideoInfo:
         return max(1, round(self.fps * self.duration))
 
 
-def _open_video(path: Path):
+def ffmpeg_reason(text: str) -> str:
+    """ffmpeg's error output -> one specific, human sentence."""
+    if "Output file does not contain any stream" in text or "matches no streams" in text:
+        if "Audio:" in text:
+            return "the file holds audio only, no video stream"
+        return "the file holds no video stream"
+    if "moov atom not found" in text:
+        return ("not a readable video: the mp4/mov index (moov atom) is missing - "
+                "a truncated download or not a video at all")
+    if "Invalid data found when processing input" in text:
+        return "not a video file ffmpeg can read (invalid data)"
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return f"cannot read as a video ({lines[-1] if lines else 'ffmpeg failed'})"
+
+
+def open_video(path: Path):
+    """``(frame generator, metadata)`` of a video via ffmpeg; :class:`MediaError` with a
+    specific reason (missing, empty, audio only, truncated index, not a video ...)."""
     import imageio_ffmpeg
 
-    if not path.is_file():
+    if not path.exists():
         raise MediaError(path, "no such file")
+    if not path.is_file():
+        raise MediaError(path, "not a file")
     if path.stat().st_size == 0:
         raise MediaError(path, "the file is empty (0 bytes)")
     gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
@@ -142,17 +161,16 @@ def _open_video(path: Path):
         meta = next(gen)
     except (OSError, RuntimeError, StopIteration) as e:
         gen.close()
-        reason = str(e).strip().splitlines()[-1] if str(e).strip() else "no video stream"
-        raise MediaError(path, f"cannot read as a video ({reason})") from None
+        raise MediaError(path, ffmpeg_reason(str(e))) from None
     if not meta.get("size") or meta["size"][0] <= 0:
         gen.close()
-        raise MediaError(path, "the file has no video stream")
+        raise MediaError(path, "the file holds no video stream")
     return gen, meta
 
 
 def video_info(path: str | Path) -> VideoInfo:
     """Size, frame rate, duration and codec of a video (raises :class:`MediaError`)."""
-    gen, meta = _open_video(Path(path))
+    gen, meta = open_video(Path(path))
     gen.close()
     return _info(meta)
 
@@ -171,7 +189,7 @@ def iter_video(path: str | Path, start: int = 0) -> Iterator[tuple[int, np.ndarr
     :class:`MediaError`; a stream that is cut off part-way simply ends early.
     """
     path = Path(path)
-    gen, meta = _open_video(path)
+    gen, meta = open_video(path)
     info = _info(meta)
     shape = (info.height, info.width, 3)
     try:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..faces.errors import MediaError
+from ..faces.media import open_video
 
 DEFAULT_MAX_SIDE = 1920
 DEFAULT_MAX_SECONDS = 60.0
@@ -66,42 +67,11 @@ class VideoSource:
         return (self.width, self.height) != (self.source_width, self.source_height)
 
 
-def _reason(text: str) -> str:
-    """ffmpeg's error output -> one specific, human sentence."""
-    if "Output file does not contain any stream" in text or "matches no streams" in text:
-        if "Audio:" in text:
-            return "the file holds audio only, no video stream"
-        return "the file holds no video stream"
-    if "moov atom not found" in text:
-        return ("not a readable video: the mp4/mov index (moov atom) is missing - "
-                "a truncated download or not a video at all")
-    if "Invalid data found when processing input" in text:
-        return "not a video file ffmpeg can read (invalid data)"
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return f"cannot read as a video ({lines[-1] if lines else 'ffmpeg failed'})"
-
-
 def probe(path: str | Path) -> dict:
     """The container's metadata via ffmpeg (``size``, ``fps``, ``duration``, ``codec``,
     ``audio_codec``); raises :class:`MediaError` with a specific reason."""
-    import imageio_ffmpeg
-
-    path = Path(path)
-    if not path.exists():
-        raise MediaError(path, "no such file")
-    if not path.is_file():
-        raise MediaError(path, "not a file")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "the file is empty (0 bytes)")
-    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    try:
-        meta = next(gen)
-    except (OSError, RuntimeError, StopIteration) as e:
-        raise MediaError(path, _reason(str(e))) from None
-    finally:
-        gen.close()
-    if not meta.get("size") or meta["size"][0] <= 0:
-        raise MediaError(path, "the file holds no video stream")
+    gen, meta = open_video(Path(path))
+    gen.close()
     return meta
 
 

@@ -91,6 +91,19 @@ def test_dssim_loss_is_zero_for_identical_images_and_differentiable():
     assert y.grad is not None and y.grad.abs().sum() > 0
 
 
+def test_dssim_is_computed_in_float32_under_bf16_autocast():
+    """bf16 cancels E[x^2] - E[x]^2: the loss must not change inside an autocast region
+    (the trainers compute it there on CUDA)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 32, 32, generator=g) * 2 - 1
+    y = x * 0.98
+    ref = dssim_loss(x, y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = dssim_loss(x, y)
+    assert inside.dtype == torch.float32
+    assert torch.allclose(inside, ref, rtol=1e-4, atol=1e-7)
+
+
 def test_laplacian_variance_and_sharpness_ratio_detect_blur():
     x = smooth_images(size=64)
     assert (laplacian_variance(blur(x, 3)) < laplacian_variance(x)).all()

@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--people", default="ada,boris",
                    help="two-decoder: the two SynthFaces people (names or seeds)")
     t.add_argument("--init-from", default=None, metavar="CKPT",
-                   help="cgan: warm-start generator and encoder from a CVAE checkpoint")
+                   help="cgan: warm-start generator and encoder from a CVAE (bundled name, "
+                        "run directory or checkpoint)")
     t.add_argument("--continue-from", default=None, metavar="MODEL",
                    help="start from the weights and step of a model of the same architecture "
                         "and sizes (a bundled name or a run's model), with fresh optimisers; "
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="judge the swaps on 64 held-out problems every N steps (and at the "
                         "end) into OUT/eval.jsonl; needs the judge (default 0: off)")
     t.add_argument("--csv", action="store_true", help="also write OUT/log.csv")
+    t.add_argument("--max-minutes", type=float, default=None, metavar="M",
+                   help="stop cleanly after M minutes (a resumable checkpoint is written)")
 
     m = sub.add_parser("models", help="list the bundled models")
     m.add_argument("--json", action="store_true", help="machine-readable JSON")

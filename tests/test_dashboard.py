@@ -34,6 +34,7 @@ from deepfake_lab.train.callbacks import (
     CSVLogger,
     MeasureFlops,
     SwapEval,
+    TimeLimit,
     preview_row_labels,
 )
 from deepfake_lab.train.live import LivePanel
@@ -165,6 +166,17 @@ def test_stop_leaves_a_checkpoint_that_resumes_exactly(tmp_path):
     t2.fit()
     a, b = weights(straight), weights(again)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_time_limit_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
+    limit = TimeLimit(minutes=1e-6)  # expires after the first step
+    t = Trainer(make("cvae"), tmp_path / "run", steps=50, progress=False, sample_every=100,
+                save_every=100, callbacks=[limit])
+    t.fit()
+    assert t.end_reason == "stopped" and t.step == 1 and "limit" in limit.note
+    assert load_checkpoint(tmp_path / "run" / "state", kind="training-state")[1]["step"] == 1
+    with pytest.raises(ValueError, match="> 0 minutes"):
+        TimeLimit(0)
 
 
 def test_pause_holds_the_loop_and_save_writes_a_checkpoint(tmp_path):

@@ -100,3 +100,7 @@ def test_cgan_warm_starts_from_a_cvae_of_any_hidden_width(tmp_path) -> None:
         assert torch.equal(gan.model.encoder.state_dict()[k], v), k
     for k, v in cvae.model.decoder.state_dict().items():
         assert torch.equal(gan.model.generator.net.state_dict()[k], v), k
+    # the run directory and a bundled model name are accepted as well as the file stem
+    by_dir = CGANTraining(recipe=CGANRecipe(batch=4, init_from=str(tmp_path / "cvae")))
+    assert by_dir.cfg == gan.cfg
+    assert CGANTraining(recipe=CGANRecipe(init_from="cvae-synthfaces-64")).cfg.with_encoder

@@ -134,12 +134,15 @@ class SynthFacesStream(IterableDataset):
 
     Each yielded dict holds a whole batch: ``image (B, 3, S, S)``, ``attributes (B, dim)``,
     ``identity (B,)``.  ``rank`` / ``world_size`` give each distributed process its own
-    shard of the random stream (and DataLoader workers split it further).
+    shard of the random stream (and DataLoader workers split it further).  ``device``
+    renders the images there (a GPU trainer's own device); the random draws stay on the
+    CPU, so the attributes of batch ``k`` do not depend on where it is rendered.
     """
 
     def __init__(self, identities: torch.Tensor, indices: torch.Tensor | None = None, *,
                  batch_size: int = 64, size: int = 64, seed: int = 0, scene: str = "random",
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1,
+                 device: torch.device | str | None = None) -> None:
         self.identities = identities.float()
         self.indices = (torch.arange(len(identities)) if indices is None
                         else torch.as_tensor(indices).long())
@@ -150,6 +153,7 @@ class SynthFacesStream(IterableDataset):
         self.batch_size, self.size, self.seed = batch_size, size, seed
         self.scene = _check_scene(scene)
         self.rank, self.world_size = rank, world_size
+        self.device = device
 
     def batches(self, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         """Batches ``start, start+1, ...`` of this rank's shard (resumable by count)."""
@@ -164,8 +168,8 @@ class SynthFacesStream(IterableDataset):
             pe = sample_pose_expression(self.batch_size, g)
             scn = draw_scene(self.scene, self.batch_size, g)
             attrs = torch.cat([self.identities[rows], pe], dim=1)
-            yield {"image": render(attrs, size=self.size, scene=scn), "attributes": attrs,
-                   "identity": rows}
+            yield {"image": render(attrs, size=self.size, scene=scn, device=self.device),
+                   "attributes": attrs, "identity": rows}
             step += 1
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:

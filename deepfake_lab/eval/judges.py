@@ -136,28 +136,39 @@ def load_judge(path: str | os.PathLike | None = None,
 def train_judge(out: str | os.PathLike, steps: int = 3000, batch: int = 96, lr: float = 2e-3,
                 seed: int = 0, save_every: int = 250, resume: bool = True,
                 fp16_weights: bool = True, progress: bool = True,
-                init_from: str | os.PathLike | None = None) -> Judge:
+                init_from: str | os.PathLike | None = None,
+                device: str | torch.device | None = None,
+                max_minutes: float | None = None) -> Judge:
     """Train a judge on ground-truth renders of the training population.
 
     Cosine learning rate with 200 warm-up steps; checkpoints ``out`` every ``save_every``
     steps (``out.state`` holds the optimiser so that training resumes where it stopped).
     ``init_from`` starts from another judge's weights (e.g. the bundled one) with a fresh
-    optimiser: a longer schedule continues where a shorter one ended.
+    optimiser: a longer schedule continues where a shorter one ended.  ``device``: as
+    :func:`~deepfake_lab.device.pick_device` (on a GPU the batches are rendered there too).
+    ``max_minutes``: a wall-time budget for a time slot (a rented GPU): the cosine then runs
+    over the budget instead of over ``steps`` (which stays the upper bound), and training
+    saves and ends when the budget is spent.
     """
+    from ..device import pick_device
+
+    dev = pick_device(str(device) if device else None)
     people, train_idx, _ = synthfaces_population()
-    net = load_judge(init_from).train() if init_from else Judge()
+    net = (load_judge(init_from) if init_from else Judge()).to(dev).train()
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     start = 0
     state_path = Path(str(out) + ".state")
     if resume and checkpoint_paths(state_path)[1].exists():
-        t, cfg = load_checkpoint(state_path, kind="judge-state")
+        t, cfg = load_checkpoint(state_path, kind="judge-state", device=dev)
         net.load_state_dict({k[4:]: v for k, v in t.items() if k.startswith("net.")})
         opt.load_state_dict(unflatten_state(cfg["optimizer"], t))
         start = cfg["step"]
     recipe = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "augment": "soften",
-              "init_from": None if init_from is None else Path(init_from).name}
-    stream = SynthFacesStream(people, train_idx, batch_size=batch, size=JUDGE_SIZE,
-                              seed=seed).batches(start)
+              "init_from": None if init_from is None else Path(init_from).name,
+              "max_minutes": max_minutes, "device": dev.type}
+    budget = None if max_minutes is None else 60.0 * max_minutes
+    stream = SynthFacesStream(people, train_idx, batch_size=batch, size=JUDGE_SIZE, seed=seed,
+                              device=dev if dev.type == "cuda" else None).batches(start)
     g = torch.Generator().manual_seed(seed * 7919 + start)
     net.train()
     bar = tqdm(range(start, steps), desc="judge", disable=not progress, initial=start,
@@ -165,10 +176,12 @@ def train_judge(out: str | os.PathLike, steps: int = 3000, batch: int = 96, lr: 
     t0 = time.perf_counter()
     for step in bar:
         warm = min(1.0, (step + 1) / 200)
+        done = step / steps if budget is None else (time.perf_counter() - t0) / budget
         for group in opt.param_groups:
-            group["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * step / steps))
+            group["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
         b = next(stream)
-        loss = judge_loss(net(_soften(b["image"], g)), b["attributes"])
+        x, a = b["image"].to(dev), b["attributes"].to(dev)
+        loss = judge_loss(net(_soften(x, g)), a)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"judge loss is {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)
@@ -176,8 +189,11 @@ def train_judge(out: str | os.PathLike, steps: int = 3000, batch: int = 96, lr: 
         opt.step()
         bar.set_postfix(loss=f"{loss.item():.4f}",
                         img_s=f"{(step + 1 - start) * batch / (time.perf_counter() - t0):.0f}")
-        if (step + 1) % save_every == 0 or step + 1 == steps:
+        out_of_time = budget is not None and time.perf_counter() - t0 >= budget
+        if (step + 1) % save_every == 0 or step + 1 == steps or out_of_time:
             _save_judge(net, opt, out, state_path, step + 1, recipe, fp16_weights)
+        if out_of_time:
+            break
     return net.eval()
 
 
@@ -204,11 +220,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init-from", default=None, help="start from these judge weights")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default=None, help="cuda / mps / cpu (default: the best here)")
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="wall-time budget: the cosine runs over it and training ends with it")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     train_judge(args.out, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                init_from=args.init_from)
+                init_from=args.init_from, device=args.device, max_minutes=args.max_minutes)
 
 
 if __name__ == "__main__":

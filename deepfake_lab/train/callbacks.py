@@ -74,6 +74,28 @@ class Callback:
         """``fit`` ends: ``"done"``, ``"stopped"`` or ``"error"``."""
 
 
+class TimeLimit(Callback):
+    """Stop training cleanly after ``minutes`` of wall time (a checkpoint that resumes
+    exactly is written, as for :meth:`Trainer.stop`): for a run that must fit a time slot,
+    e.g. a rented GPU, whatever its speed turns out to be."""
+
+    def __init__(self, minutes: float) -> None:
+        if not minutes > 0:
+            raise ValueError(f"the time limit must be > 0 minutes, got {minutes}")
+        self.seconds = 60.0 * minutes
+        self.t0 = time.perf_counter()
+        self.note: str | None = None
+
+    def on_start(self, trainer: Trainer) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_step(self, trainer: Trainer) -> None:
+        if self.note is None and time.perf_counter() - self.t0 >= self.seconds:
+            self.note = (f"stopped at step {trainer.step}: the {self.seconds / 60:g}-minute "
+                         "limit was reached")
+            trainer.stop()
+
+
 # --------------------------------------------------------------------------------------
 # Logs on disk
 # --------------------------------------------------------------------------------------

@@ -64,7 +64,10 @@ class CGANTraining(Recipe):
         torch.manual_seed(self.hp.seed)
         init = None
         if self.hp.init_from:
-            tensors, init = load_checkpoint(self.hp.init_from, kind="model", schema=SCHEMA)
+            from ..registry import resolve  # a bundled name, a checkpoint or a run directory
+
+            tensors, init = load_checkpoint(resolve(self.hp.init_from)[1], kind="model",
+                                            schema=SCHEMA)
             if init.get("architecture") != "cvae":
                 raise ValueError(f"init_from must be a CVAE checkpoint, got "
                                  f"{init.get('architecture')!r}")
@@ -92,7 +95,7 @@ class CGANTraining(Recipe):
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
         stream = SynthFacesStream(self.people, self.train_idx, batch_size=self.hp.batch,
                                   size=self.cfg.size, seed=self.hp.seed, rank=rank,
-                                  world_size=world_size)
+                                  world_size=world_size, device=self.render_device)
         return stream.batches(start)
 
     def _latent(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

@@ -91,7 +91,7 @@ class CVAETraining(Recipe):
                                  world_size=world_size).batches(start)
         stream = SynthFacesStream(self.people, self.train_idx, batch_size=self.hp.batch,
                                   size=self.cfg.size, seed=self.hp.seed, rank=rank,
-                                  world_size=world_size)
+                                  world_size=world_size, device=self.render_device)
         return stream.batches(start)
 
     def capacity_at(self, step: int) -> float:

@@ -98,6 +98,12 @@ class Recipe:
         """Tensors of the inference checkpoint (default: the whole model)."""
         return self.model.state_dict()
 
+    @property
+    def render_device(self) -> torch.device | None:
+        """Where synthetic batches are rendered: on the GPU when training there (the CPU
+        could not keep up), else ``None`` (the CPU, in the prefetch thread)."""
+        return self.device if self.device.type == "cuda" else None
+
     def to(self, device: torch.device) -> Recipe:
         self.device = device
         self.model.to(device)

@@ -91,17 +91,19 @@ class TwoDecoderTraining(Recipe):
         else:
             streams = [SynthFacesStream(self.identities, [k], batch_size=self.hp.batch,
                                         size=self.cfg.size, seed=self.hp.seed * 1000 + k,
-                                        rank=rank, world_size=world_size).batches(start)
+                                        rank=rank, world_size=world_size,
+                                        device=self.render_device).batches(start)
                        for k in range(len(self.cfg.people))]
         for parts in zip(*streams, strict=False):  # endless streams
             yield {f"image_{k}": p["image"] for k, p in enumerate(parts)}
 
     def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         g = self.generators["warp"]
-        pairs = [random_warp_pair(batch[f"image_{k}"], g, warp_scale=self.hp.warp_scale)
+        # Warp where the model trains (the random numbers come from ``g`` on the CPU).
+        pairs = [random_warp_pair(batch[f"image_{k}"].to(self.device), g,
+                                  warp_scale=self.hp.warp_scale)
                  for k in range(len(self.cfg.people))]
-        warped = [w.to(self.device) for w, _ in pairs]
-        targets = [t.to(self.device) for _, t in pairs]
+        warped, targets = [w for w, _ in pairs], [t for _, t in pairs]
         with self.autocast():
             recs = [r.float() for r in self.nets["model"](*warped)]
             l1 = sum(F.l1_loss(r, t) for r, t in zip(recs, targets, strict=True))

@@ -268,7 +268,7 @@ def test_every_tab_is_there(app):
     labels = [c.get("props", {}).get("label") for c in config["components"]]
     for tab in ("Sliders", "Real faces", "Video", "Animate", "About"):
         assert tab in labels
-    assert "notebooks/01_synthfaces_and_the_attribute_schema.ipynb" in text
+    assert "notebooks/01_faces_as_data.ipynb" in text
     assert "consent" in text
 
 

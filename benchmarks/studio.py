@@ -9,7 +9,11 @@ What is measured, and how:
   with every slider value (a different yaw each time), reading the event stream up to its
   ``complete`` event, then ``GET`` of every returned image file.  Gradio's HTTP API, not
   ``gradio_client``: no client-side conveniences in the figure.  64 px and 128 px changes
-  alternate, so a change in background load hits both sizes alike.
+  alternate, so a change in background load hits both sizes alike.  All changes carry one
+  ``session_hash``, as every request of a browser tab does: Gradio builds a session's
+  state (a copy of every component's config, ~15 ms for this app) once per session, not
+  per change.  ``new_session_p50_ms`` is the same round trip with a fresh session each
+  time (what an API client that sends none pays), measured on a third as many changes.
 * **Server side** (``server_p50_ms`` and its breakdown): the app's own timings of the same
   previews (SynthFaces renders, model, display upscaling, label + watermark), read from
   the info line each preview returns.
@@ -30,6 +34,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import socket
 import statistics
 import subprocess
@@ -101,10 +106,12 @@ def pick_models(tmp: Path) -> dict[int, tuple[str, str]]:
     return out
 
 
-def round_trip(http, base: str, args: list) -> tuple[float, str]:
-    """One slider change through Gradio's HTTP call API; ``(milliseconds, info text)``."""
+def round_trip(http, base: str, args: list, session: str | None = None) -> tuple[float, str]:
+    """One slider change through Gradio's HTTP call API; ``(milliseconds, info text)``.
+    ``session``: the browser tab's ``session_hash`` (``None``: a new session per call)."""
     t0 = time.perf_counter()
-    r = http.post(f"{base}gradio_api/call/preview", json={"data": args})
+    body = {"data": args} if session is None else {"data": args, "session_hash": session}
+    r = http.post(f"{base}gradio_api/call/preview", json=body)
     r.raise_for_status()
     event_id = r.json()["event_id"]
     event, data = None, None
@@ -167,20 +174,25 @@ def run(changes: int, threads: int | None, display_size: int) -> dict:
             if not ready.get("ready"):
                 raise RuntimeError("the app did not start")
             t_ready = time.perf_counter()
+            tab = secrets.token_hex(6)  # one browser tab: one session for every change
             with httpx.Client(timeout=60) as http:
-                round_trip(http, base, preview_args(models[64][0]))
+                round_trip(http, base, preview_args(models[64][0]), tab)
                 t_first = time.perf_counter()
                 for _ in range(5):  # warm-up, both sizes
                     for value, _ in models.values():
-                        round_trip(http, base, preview_args(value, {"yaw": 1}))
+                        round_trip(http, base, preview_args(value, {"yaw": 1}), tab)
                 trips: dict[int, list[float]] = {s: [] for s in models}
+                fresh: dict[int, list[float]] = {s: [] for s in models}
                 server: dict[int, list[dict]] = {s: [] for s in models}
                 for i in range(changes):
                     yaw = -40 + (i * 7) % 81  # a different pose every change
                     for size, (value, _) in models.items():
-                        ms, info = round_trip(http, base, preview_args(value, {"yaw": yaw}))
+                        args = preview_args(value, {"yaw": yaw})
+                        ms, info = round_trip(http, base, args, tab)
                         trips[size].append(ms)
                         server[size].append(server_timings(info))
+                        if i % 3 == 0:
+                            fresh[size].append(round_trip(http, base, args)[0])
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -194,6 +206,7 @@ def run(changes: int, threads: int | None, display_size: int) -> dict:
             "p50_ms": round(statistics.median(trips[size]), 1),
             "p95_ms": round(percentile(trips[size], 0.95), 1),
             "mean_ms": round(statistics.fmean(trips[size]), 1),
+            "new_session_p50_ms": round(statistics.median(fresh[size]), 1),
             "server_p50_ms": parts.pop("total"), "server_breakdown_p50_ms": parts}
     cold = {k: round(v, 2) for k, v in ready["cold_start_s"].items()}
     cold["spawn_to_ready"] = round(t_ready - t_spawn, 2)
@@ -232,6 +245,7 @@ def main() -> None:
         return
     for size, r in report["by_size"].items():
         print(f"{size:>4} px  round trip p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
+              f"(new session per call: p50 {r['new_session_p50_ms']:.1f} ms)  "
               f"(server {r['server_p50_ms']:.1f} ms: {r['server_breakdown_p50_ms']})  "
               f"[{r['model']}]")
     c = report["cold_start_s"]

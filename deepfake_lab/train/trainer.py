@@ -139,6 +139,10 @@ def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
             yield item
     finally:
         stop.set()
+        # Let the worker leave the batch it is making: a daemon thread still inside torch's
+        # C++ code when the interpreter exits can abort the process ("terminate called
+        # without an active exception"; seen under torchrun).
+        t.join(timeout=60)
 
 
 def distributed_context() -> tuple[int, int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from deepfake_lab.eval.judges import Judge, judge_loss
@@ -72,3 +73,15 @@ def test_train_judge_saves_resumes_and_loads(tmp_path) -> None:
     judge = load_judge(out)
     assert judge(torch.zeros(2, 3, 128, 128)).shape == (2, 22)        # any size -> 64 px
     assert not judge.training
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_judge_on_the_gpu_scores_like_one_on_the_cpu() -> None:  # skipped in CI
+    """A trainer's SwapEval holds the judge on the training device; problems stay on the CPU."""
+    scores = []
+    for device in ("cpu", "cuda"):
+        gallery, problems = conditional_problems(40, seed=3, batch=20)
+        scores.append(evaluate_swaps(lambda b: b["source_image"], problems, gallery,
+                                     _judge().to(device), 40))
+    assert scores[0]["id_retrieval"] == scores[1]["id_retrieval"]
+    assert abs(scores[0]["pose_mae_deg"] - scores[1]["pose_mae_deg"]) < 0.05

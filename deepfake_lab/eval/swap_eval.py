@@ -47,7 +47,7 @@ def judge_gallery(judge: Judge, identities: torch.Tensor, views: int = 4, size: 
     who = torch.arange(p).repeat(views)
     attrs = torch.cat([identities[who], sample_pose_expression(len(who), g)], 1)
     images = render(attrs, size=size, scene=Scene.sample(len(who), g))
-    pred = torch.cat([judge(b) for b in images.split(128)])[:, SCHEMA.identity_slice]
+    pred = torch.cat([_judged(judge, b) for b in images.split(128)])[:, SCHEMA.identity_slice]
     return pred.view(views, p, -1).mean(0)
 
 
@@ -89,14 +89,23 @@ def pair_problems(identities: torch.Tensor, n: int, size: int = 64, seed: int = 
     return gallery, gen()
 
 
+def _judged(judge: Judge, images: torch.Tensor, features: bool = False) -> torch.Tensor:
+    """Run the judge on its own device (a trainer's GPU, say); results come back on the CPU,
+    where the problems and the gallery live."""
+    dev = next(judge.parameters()).device
+    x = images.to(dev)
+    return (judge.features(x) if features else judge(x)).cpu()
+
+
 def _judge_scores(judge: Judge, images: torch.Tensor, batch: dict, gallery: torch.Tensor
                   ) -> dict[str, torch.Tensor]:
-    pred = judge(images)
+    pred = _judged(judge, images)
     ident = pred[:, SCHEMA.identity_slice]
     hit = torch.cdist(ident, gallery).argmin(1) == batch["target_index"]
     err = (SCHEMA.denormalize(pred) - SCHEMA.denormalize(batch["target_attributes"])).abs()
     return {"hit": hit.float(), "pose": err[:, SCHEMA.pose_slice].mean(1),
-            "expr": err[:, SCHEMA.expression_slice].mean(1), "feat": judge.features(images)}
+            "expr": err[:, SCHEMA.expression_slice].mean(1),
+            "feat": _judged(judge, images, features=True)}
 
 
 @torch.no_grad()

@@ -75,6 +75,18 @@ def test_train_judge_saves_resumes_and_loads(tmp_path) -> None:
     assert not judge.training
 
 
+def test_train_judge_time_budget_ends_with_a_checkpoint(tmp_path) -> None:
+    """``max_minutes``: the run ends (and saves) when the budget is spent, far before
+    ``steps``; the budget is recorded in the checkpoint's recipe."""
+    from deepfake_lab.checkpoints import load_checkpoint
+    from deepfake_lab.eval.judges import train_judge
+
+    out = tmp_path / "judge"
+    train_judge(out, steps=1000, batch=4, save_every=500, progress=False, max_minutes=1e-6)
+    _, cfg = load_checkpoint(out, kind="judge")
+    assert cfg["step"] == 1 and cfg["recipe"]["max_minutes"] == 1e-6
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_judge_on_the_gpu_scores_like_one_on_the_cpu() -> None:  # skipped in CI
     """A trainer's SwapEval holds the judge on the training device; problems stay on the CPU."""

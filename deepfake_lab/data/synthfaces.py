@@ -35,6 +35,7 @@ Shapes: ``B`` faces, ``S`` image size, ``P = S*S`` pixels.  Images leave as floa
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -297,8 +298,11 @@ def render(
     # Chunks of ~256k pixels keep the working set in cache and memory bounded (on a GPU,
     # 16M pixels keep it busy).  Inside ``with dev`` every constant tensor the renderer
     # makes (palettes, pivots, the identity matrix) is created on the rendering device.
+    # That context routes every torch call through a Python-level mode (~1,000 calls per
+    # render), so the CPU, already the default device, goes without it.
     chunk = max(1, (1 << (18 if dev.type == "cpu" else 24)) // (size * size))
-    with torch.no_grad(), dev:
+    on_device = contextlib.nullcontext() if dev.type == "cpu" else dev
+    with torch.no_grad(), on_device:
         out = torch.cat([_render_chunk(phys[i:i + chunk], scn[i:i + chunk], int(size))
                          for i in range(0, n, chunk)])
     out = out if device is not None else out.to(attributes.device)

@@ -129,6 +129,12 @@ class SynthFacesDataset(Dataset):
         return [{k: v[j] for k, v in batch.items()} for j in range(len(items))]
 
 
+def render_device_for(training: torch.device) -> torch.device | None:
+    """Where a trainer on ``training`` renders its SynthFaces batches: on the GPU itself when
+    training there (the CPU could not keep up), else ``None``: the CPU."""
+    return training if training.type == "cuda" else None
+
+
 class SynthFacesStream(IterableDataset):
     """An endless stream of rendered training batches (no epochs, no repeats).
 

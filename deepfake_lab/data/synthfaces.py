@@ -330,14 +330,9 @@ def render_one(
     return render(vec, size=size, scene=scene, seed=seed)
 
 
-def _pixel_basis(size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pixel centres (x, y) in head units, y up, and the monomials ``(6, P)``, on the
-    current default device (``render`` sets it)."""
-    return _pixel_basis_on(size, str(torch.get_default_device()))
-
-
 @lru_cache(maxsize=8)
-def _pixel_basis_on(size: int, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _pixel_basis(size: int, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pixel centres (x, y) in head units, y up, and the monomials ``(6, P)``, on ``device``."""
     c = (torch.arange(size, dtype=torch.float64, device=device) + 0.5) / size * 2 - 1
     x = (c * FRAME).repeat(size)  # column coordinate, row-major
     y = (-c * FRAME).repeat_interleave(size)  # row 0 is the top of the image
@@ -417,7 +412,7 @@ def _render_chunk(phys: torch.Tensor, scene: Scene, size: int) -> torch.Tensor:
     B = phys.shape[0]
     P = size * size
     pw = 2.0 * FRAME / size  # one pixel, in head units
-    x, y, basis = _pixel_basis(size)
+    x, y, basis = _pixel_basis(size, str(phys.device))
 
     idp = phys[:, SCHEMA.identity_slice]
     p = {name: idp[:, i] for name, i in _ID.items()}  # (B,) each, sliders in [0, 1]

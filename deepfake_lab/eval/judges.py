@@ -45,6 +45,7 @@ from ..data.synth_datasets import (
     POPULATION,
     POPULATION_SEED,
     SynthFacesStream,
+    render_device_for,
     synthfaces_population,
 )
 from ..data.synthfaces import SCHEMA
@@ -168,7 +169,7 @@ def train_judge(out: str | os.PathLike, steps: int = 3000, batch: int = 96, lr: 
               "max_minutes": max_minutes, "device": dev.type}
     budget = None if max_minutes is None else 60.0 * max_minutes
     stream = SynthFacesStream(people, train_idx, batch_size=batch, size=JUDGE_SIZE, seed=seed,
-                              device=dev if dev.type == "cuda" else None).batches(start)
+                              device=render_device_for(dev)).batches(start)
     g = torch.Generator().manual_seed(seed * 7919 + start)
     net.train()
     bar = tqdm(range(start, steps), desc="judge", disable=not progress, initial=start,

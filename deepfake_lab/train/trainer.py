@@ -47,6 +47,7 @@ from ..checkpoints import (
     save_checkpoint,
     unflatten_state,
 )
+from ..data.synth_datasets import render_device_for
 from ..device import pick_device
 from ..images import make_grid, save_image
 
@@ -102,7 +103,7 @@ class Recipe:
     def render_device(self) -> torch.device | None:
         """Where synthetic batches are rendered: on the GPU when training there (the CPU
         could not keep up), else ``None`` (the CPU, in the prefetch thread)."""
-        return self.device if self.device.type == "cuda" else None
+        return render_device_for(self.device)
 
     def to(self, device: torch.device) -> Recipe:
         self.device = device

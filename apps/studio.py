@@ -22,8 +22,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry, no u
 if importlib.util.find_spec("deepfake_lab") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from deepfake_lab.studio.serving import tune_for_serving  # noqa: E402
 from deepfake_lab.studio.ui import build_app, launch  # noqa: E402
 
+tune_for_serving()  # one torch thread per preview, freed memory kept (see serving.py)
 demo = build_app()
 
 if __name__ == "__main__":

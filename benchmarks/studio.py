@@ -23,8 +23,9 @@ What is measured, and how:
 
 Models: the bundled ``cvae-synthfaces-64`` when present, else an untrained 64 px CVAE; a
 bundled 128 px CVAE when present, else an untrained ``CVAE(CVAEConfig(size=128))`` saved to
-a temporary directory (latency does not depend on the weights).  Torch uses its default
-thread count unless ``--threads`` is given (``OMP_NUM_THREADS`` also counts).  Run it alone:
+a temporary directory (latency does not depend on the weights).  The app process gets the
+settings ``deepfake-lab studio`` applies (:func:`deepfake_lab.studio.serving.tune_for_serving`:
+one torch thread unless ``--threads`` says otherwise, freed memory kept).  Run it alone:
 other processes on the same cores distort every figure.
 """
 
@@ -52,7 +53,8 @@ BAR_P50_MS_128 = 80.0
 # --------------------------------------------------------------------------------------
 # The app's side (--serve): time the cold start, print it, serve until killed
 # --------------------------------------------------------------------------------------
-def serve(port: int, models: list[str], threads: int | None, display_size: int) -> None:
+def serve(port: int, models: list[str], threads: int | None, display_size: int | None
+          ) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     t0 = T_PROCESS
     import gradio  # noqa: F401
@@ -60,9 +62,9 @@ def serve(port: int, models: list[str], threads: int | None, display_size: int) 
 
     from deepfake_lab.studio import core, ui
     t_import = time.perf_counter()
-    if threads:
-        torch.set_num_threads(threads)
-    studio = core.Studio(models, display_size=display_size)
+    from deepfake_lab.studio.serving import tune_for_serving
+    serving = tune_for_serving(threads)  # what deepfake-lab studio and apps/studio.py do
+    studio = core.Studio(models, display_size=display_size or core.DISPLAY_SIZE)
     for m in models:
         studio.load(m)
     t_load = time.perf_counter()
@@ -71,6 +73,8 @@ def serve(port: int, models: list[str], threads: int | None, display_size: int) 
     ui.launch(demo, "127.0.0.1", port, block=False, quiet=True)
     t_launch = time.perf_counter()
     print(json.dumps({"ready": True, "torch_threads": torch.get_num_threads(),
+                      "display_size": studio.display_size,
+                      "keep_freed_memory": serving["keep_freed_memory"],
                       "device": str(studio.device), "gradio": gradio.__version__,
                       "torch": torch.__version__,
                       "cold_start_s": {"import": t_import - t0, "model_load": t_load - t_import,
@@ -151,7 +155,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(changes: int, threads: int | None, display_size: int) -> dict:
+def run(changes: int, threads: int | None, display_size: int | None) -> dict:
     import httpx
 
     from deepfake_lab.studio.core import preview_args
@@ -163,10 +167,12 @@ def run(changes: int, threads: int | None, display_size: int) -> dict:
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False",
                "GRADIO_TEMP_DIR": str(Path(tmp) / "gradio"),
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        cmd = [sys.executable, __file__, "--serve", "--port", str(port), "--display-size",
-               str(display_size), "--models", ",".join(v for v, _ in models.values())]
+        cmd = [sys.executable, __file__, "--serve", "--port", str(port),
+               "--models", ",".join(v for v, _ in models.values())]
         if threads:
             cmd += ["--threads", str(threads)]
+        if display_size:
+            cmd += ["--display-size", str(display_size)]
         t_spawn = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
         try:
@@ -218,8 +224,9 @@ def run(changes: int, threads: int | None, display_size: int) -> dict:
         "by_size": by_size,
         "cold_start_s": cold,
         "bar": {"p50_ms_at_128_px": BAR_P50_MS_128, "met": p50_128 <= BAR_P50_MS_128},
-        "setup": {"display_size": display_size, "device": ready["device"],
-                  "torch_threads": ready["torch_threads"], "cpu_count": os.cpu_count(),
+        "setup": {"display_size": ready["display_size"], "device": ready["device"],
+                  "torch_threads": ready["torch_threads"],
+                  "keep_freed_memory": ready["keep_freed_memory"], "cpu_count": os.cpu_count(),
                   "load_average": [round(x, 2) for x in os.getloadavg()],
                   "torch": ready["torch"], "gradio": ready["gradio"]},
     }
@@ -229,8 +236,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--changes", type=int, default=60, help="slider changes per size (>= 50)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads in the app")
-    p.add_argument("--display-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads in the app (default: the studio's serving default, 1)")
+    p.add_argument("--display-size", type=int, default=None,
+                   help="px the app sends (default: the studio's, 128)")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--models", default="", help=argparse.SUPPRESS)

@@ -178,15 +178,23 @@ def label_image(img: np.ndarray, text: str = DEFAULT_LABEL) -> np.ndarray:
     font, (x0, y0, x1, y1), origin = _label_layout(h, w, text)
     if x1 <= x0 or y1 <= y0:
         return a.copy()
-    base = Image.fromarray(np.ascontiguousarray(a)).convert("RGBA")
-    overlay = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    box = Image.fromarray(np.ascontiguousarray(a[y0:y1, x0:x1])).convert("RGBA")
+    composed = Image.alpha_composite(box, _label_overlay(h, w, text)).convert("RGB")
+    out = a.copy()
+    out[y0:y1, x0:x1] = np.asarray(composed)  # nothing outside the box may change
+    return out
+
+
+@lru_cache(maxsize=16)
+def _label_overlay(height: int, width: int, text: str) -> Image.Image:
+    """The label's RGBA overlay, cropped to its box (cached: every preview and frame of one
+    size shares it)."""
+    font, (x0, y0, x1, y1), origin = _label_layout(height, width, text)
+    overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=(0, 0, 0, LABEL_BOX_ALPHA))
     draw.text(origin, text, font=font, fill=(255, 255, 255, 255))
-    composed = np.asarray(Image.alpha_composite(base, overlay).convert("RGB"))
-    out = a.copy()
-    out[y0:y1, x0:x1] = composed[y0:y1, x0:x1]  # nothing outside the box may change
-    return out
+    return overlay.crop((x0, y0, x1, y1))
 
 
 @lru_cache(maxsize=16)
@@ -352,7 +360,10 @@ def embed_watermark(img: np.ndarray, payload: bytes,
         if np.abs(delta).max() < 0.05 * strength:
             break
         dy = _slots_to_luma(delta, (h, w))
-        out = np.clip(np.round(out + dy[..., None]), 0, 255).astype(np.uint8)
+        moved = np.clip(np.round(out + dy[..., None]), 0, 255).astype(np.uint8)
+        if np.array_equal(moved, out):  # clipping stops the rest: more passes change nothing
+            break
+        out = moved
     return out
 
 

@@ -29,6 +29,8 @@ from deepfake_lab.provenance import extract_watermark, verify_image
 from deepfake_lab.studio import add_studio_parser, cmd_studio, core
 from deepfake_lab.studio.ui import build_app, launch
 
+SHOWN = (core.DISPLAY_SIZE, core.DISPLAY_SIZE, 3)  # the studio's display images
+
 # Gradio's queue statistics use pandas APIs that pandas 3 deprecates (not our code).
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
@@ -125,7 +127,7 @@ def test_core_preview_runs_without_gradio(models):
     studio = core.Studio([models.cvae], device="cpu", upscale="bicubic")
     args = core.preview_args(models.cvae, {"yaw": 20, "smile": 0.5})
     p = studio.preview(args[0], args[1], args[2], args[3], args[4:])
-    assert p.source is None and p.output.shape == p.truth.shape == (256, 256, 3)
+    assert p.source is None and p.output.shape == p.truth.shape == SHOWN
     assert set(p.timings_ms) >= {"render", "model", "display", "marks", "total"}
     assert "bicubic" in p.info() and "cpu" in p.info()
     assert [r[1] for r in p.table] == SCHEMA.names
@@ -186,7 +188,7 @@ def test_preview_labels_and_watermarks_the_model_output_only(client, models):
     assert out["metadata"]["ai_generated"] == "true" and out["metadata"]["model"] == "cvae"
     assert "ai_generated" not in verify_image(truth)["metadata"]
     assert not extract_watermark(_pixels(truth))["found"]  # the render is not model output
-    assert _pixels(output).shape == _pixels(truth).shape == (256, 256, 3)
+    assert _pixels(output).shape == _pixels(truth).shape == SHOWN
     assert " ms**" in info and ("`cpu`" in info or "`cuda" in info)
     assert table["headers"] == list(core.TABLE_HEADERS)
     assert [row[1] for row in table["data"]] == SCHEMA.names
@@ -401,3 +403,25 @@ def test_browser_slider_moves_the_face(app, tmp_path):
         assert "ms" in driver.find_element(By.CSS_SELECTOR, "#studio-info").text
     finally:
         driver.quit()
+
+
+def test_serving_settings_one_thread_and_kept_memory():
+    """``tune_for_serving`` (what ``deepfake-lab studio`` applies) in a child process: it
+    changes process-wide settings that the rest of the tests must not inherit."""
+    import subprocess
+    import sys
+
+    code = ("import json, torch; from deepfake_lab.studio.serving import tune_for_serving; "
+            "torch.set_num_threads(2); a = tune_for_serving(); b = tune_for_serving(3); "
+            "print(json.dumps([a, b]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    default, three = json.loads(out.stdout.strip().splitlines()[-1])
+    assert default["torch_threads"] == 1 and three["torch_threads"] == 3
+    if sys.platform.startswith("linux"):
+        import ctypes.util
+        if "libc.so" in (ctypes.util.find_library("c") or ""):  # glibc
+            assert default["keep_freed_memory"] is True
+    from deepfake_lab.studio.serving import tune_for_serving
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        tune_for_serving(0)

@@ -24,6 +24,8 @@ from deepfake_lab.train.cvae import CVAERecipe, CVAETraining
 from deepfake_lab.train.trainer import Trainer
 from deepfake_lab.train.two_decoder import TwoDecoderRecipe, TwoDecoderTraining
 
+SHOWN = (core.DISPLAY_SIZE, core.DISPLAY_SIZE, 3)  # the studio's display images
+
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
@@ -83,7 +85,7 @@ def test_frame_values_are_the_estimated_attributes(real: RealFaces, runs) -> Non
 def test_cvae_preview_follows_the_sliders_and_is_marked(real: RealFaces, runs) -> None:
     base = real.frame_values(runs.cvae, "woman", 0)
     p = real.preview(runs.cvae, "woman", 0, "man", "woman", 0.0, base)
-    assert p.output.shape == p.source.shape == (256, 256, 3)
+    assert p.output.shape == p.source.shape == SHOWN
     assert extract_watermark(p.output) is not None  # the invisible mark is there
     turned = list(base)
     turned[0] = 30.0  # yaw: the first pose control
@@ -100,7 +102,7 @@ def test_cvae_preview_follows_the_sliders_and_is_marked(real: RealFaces, runs) -
 
 def test_two_decoder_preview_and_bad_requests(real: RealFaces, runs, synth_run) -> None:
     p = real.preview(runs.pair, "man", 1, "woman", "woman", 0.0, [])
-    assert p.output.shape == (256, 256, 3) and "no attribute input" in p.info()
+    assert p.output.shape == SHOWN and "no attribute input" in p.info()
     with pytest.raises(core.StudioError, match="unknown person 'zed'"):
         real.preview(runs.pair, "zed", 0, "woman", "woman", 0.0, [])
     with pytest.raises(core.StudioError, match="out of range"):
@@ -134,7 +136,7 @@ def test_real_tab_endpoints_on_a_live_app(runs, tmp_path, monkeypatch) -> None:
         out = client.predict(runs.cvae, "woman", 2, "man", "woman", 0.0, *values,
                              api_name="/real_preview")
         src, img = (np.asarray(Image.open(p).convert("RGB")) for p in out[:2])
-        assert src.shape == img.shape == (256, 256, 3)
+        assert src.shape == img.shape == SHOWN
         values[0] = -25.0
         again = client.predict(runs.cvae, "woman", 2, "man", "woman", 0.0, *values,
                                api_name="/real_preview")

@@ -37,9 +37,11 @@ def add_studio_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", default=None,
                    help="cuda, mps or cpu (default: $DEEPFAKE_LAB_DEVICE, else the best present)")
     p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for torch (default: torch's own choice)")
-    p.add_argument("--display-size", type=int, default=256,
-                   help="side of the displayed images in pixels (default 256)")
+                   help="CPU threads for torch (default 1: previews are chains of small "
+                        "operations that threads slow down; see deepfake_lab/studio/serving.py)")
+    p.add_argument("--display-size", type=int, default=None,
+                   help="side of the images the app sends, in pixels (default 128; the browser "
+                        "enlarges them with crisp pixels)")
     p.add_argument("--upscale", choices=("nearest", "bicubic"), default="nearest",
                    help="how model outputs are enlarged for display (default nearest: every "
                         "model pixel stays visible)")
@@ -58,18 +60,16 @@ def cmd_studio(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     except ImportError:
         parser.error("the studio needs Gradio: pip install 'deepfake-lab[studio]' "
                      "(or: pip install 'gradio>=6,<7')")
-    import torch
-
-    from .core import Studio, StudioError
+    from .core import DISPLAY_SIZE, Studio, StudioError
+    from .serving import tune_for_serving
     from .ui import build_app, launch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
-        studio = Studio(args.model, device=args.device, display_size=args.display_size,
-                        upscale=args.upscale)
+        studio = Studio(args.model, device=args.device,
+                        display_size=args.display_size or DISPLAY_SIZE, upscale=args.upscale)
     except (StudioError, RuntimeError) as e:
         parser.error(str(e))
+    tune_for_serving(args.threads)  # after the checks: a refused start changes nothing
     if args.host not in LOOPBACK:
         print(f"note: listening on {args.host}: anyone who can reach this machine can use "
               "the studio")

@@ -64,7 +64,7 @@ def serve(port: int, models: list[str], threads: int | None, display_size: int |
     t_import = time.perf_counter()
     from deepfake_lab.studio.serving import tune_for_serving
     serving = tune_for_serving(threads)  # what deepfake-lab studio and apps/studio.py do
-    studio = core.Studio(models, display_size=display_size or core.DISPLAY_SIZE)
+    studio = core.Studio(models, display_size=display_size or core.DISPLAY_SIZE)  # None: default
     for m in models:
         studio.load(m)
     t_load = time.perf_counter()

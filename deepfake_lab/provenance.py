@@ -361,7 +361,7 @@ def embed_watermark(img: np.ndarray, payload: bytes,
             break
         dy = _slots_to_luma(delta, (h, w))
         moved = np.clip(np.round(out + dy[..., None]), 0, 255).astype(np.uint8)
-        if np.array_equal(moved, out):  # clipping stops the rest: more passes change nothing
+        if np.array_equal(moved, out):  # no pixel moved: every further pass would repeat this
             break
         out = moved
     return out

@@ -64,9 +64,10 @@ def cmd_studio(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from .serving import tune_for_serving
     from .ui import build_app, launch
 
+    shown = DISPLAY_SIZE if args.display_size is None else args.display_size
     try:
-        studio = Studio(args.model, device=args.device,
-                        display_size=args.display_size or DISPLAY_SIZE, upscale=args.upscale)
+        studio = Studio(args.model, device=args.device, display_size=shown,
+                        upscale=args.upscale)
     except (StudioError, RuntimeError) as e:
         parser.error(str(e))
     tune_for_serving(args.threads)  # after the checks: a refused start changes nothing

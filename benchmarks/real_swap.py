@@ -6,7 +6,8 @@
 For each model: ``id_closer`` (% of swaps whose dlib embedding lies nearer the target
 person than the source), ``pose_mae_deg`` and ``expr_mae`` (output vs driving frame, both
 read by landmarks), ``found`` (% of outputs with a detectable face); plus the ``copy``
-baseline on the same frames.  See ``deepfake_lab/eval/real_eval.py``.
+baseline on the same frames; ``by_direction`` splits the pose error by source -> target and
+axis, with its signed mean (bias).  See ``deepfake_lab/eval/real_eval.py``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def main() -> None:
         print(f"{r['model']:28s} id_closer {r['id_closer']:6.2f} %  pose {r['pose_mae_deg']:6.2f} "
               f"deg  expr {r['expr_mae']:.3f}  found {r['found']:6.2f} %  "
               f"({r['n_scored']}/{r['n_swaps']} scored)")
+        for direction, d in r["by_direction"].items():
+            axes = "  ".join(f"{k} {d['pose_mae_deg'][k]:5.2f} (bias {d['pose_bias_deg'][k]:+6.2f})"
+                             for k in d["pose_mae_deg"])
+            print(f"    {direction:24s} pose MAE deg: {axes}  expr {d['expr_mae']:.3f}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ def test_copy_changes_nobody(data: FacesetTensors) -> None:
     r = evaluate_real_swaps(lambda x, a, to: x, data, per_person=6)
     assert r["n_swaps"] == 12 and r["found"] == 100.0
     assert r["id_closer"] == 0.0 and r["pose_mae_deg"] == 0.0 and r["expr_mae"] == 0.0
+    assert set(r["by_direction"]) == {"woman->man", "man->woman"}
+    for d in r["by_direction"].values():
+        assert d["n_scored"] == 6 and set(d["pose_bias_deg"].values()) == {0.0}
 
 
 def test_the_target_persons_own_face_counts_as_a_swap(data: FacesetTensors) -> None:
@@ -38,6 +41,12 @@ def test_the_target_persons_own_face_counts_as_a_swap(data: FacesetTensors) -> N
     assert r["id_closer"] == 100.0
     # Another person's frame keeps neither pose nor expression exactly: errors show.
     assert r["pose_mae_deg"] > 0.5 and r["expr_mae"] > 0.01
+    # The per-direction, per-axis errors average back to the overall figure (equal counts).
+    per_axis = [v for d in r["by_direction"].values() for v in d["pose_mae_deg"].values()]
+    assert abs(sum(per_axis) / len(per_axis) - r["pose_mae_deg"]) < 0.02
+    for d in r["by_direction"].values():  # a bias never exceeds the error it comes from
+        assert all(abs(d["pose_bias_deg"][k]) <= d["pose_mae_deg"][k] + 0.01
+                   for k in d["pose_mae_deg"])
 
 
 def test_a_synthfaces_model_is_refused() -> None:

@@ -13,7 +13,12 @@ the same face pipeline that reads real video (dlib, models from wheels):
                     keep the driving frame's head pose?  (landmarks + solvePnP on both)
 ``expr_mae``        the same for smile, mouth_open, eyes_open, brow_raise (schema units)
 ``found``           % of outputs in which the detector found a face at all
+``by_direction``    per "source -> target": pose MAE per axis and its *signed* mean (a
+                    bias: the output turned consistently one way), expression MAE, count
 ==================  ======================================================================
+
+The per-direction view tells a model that cannot reach a pose (the target person's footage
+never shows it: the error is a bias of one sign) from one that is merely imprecise.
 
 Sources and outputs go through the same path (upscaled to ``analysis_size`` with bicubic
 filtering, detected, 68 landmarks, embedding), so any bias of the estimator on small, soft
@@ -90,6 +95,8 @@ def evaluate_real_swaps(swap: SwapFn, data: FacesetTensors, *, per_person: int =
     means = _person_means(data, backend, per_person)                   # (P, 128)
     test = data.test()
     hits, pose_err, expr_err, found_all = [], [], [], []
+    by_direction: dict[str, dict] = {}
+    axes = [a.name for a in POSE]
     people = range(len(data.people))
     for k in tqdm(people, desc="real swaps", disable=not progress):
         src = test.person(k)
@@ -101,16 +108,26 @@ def evaluate_real_swaps(swap: SwapFn, data: FacesetTensors, *, per_person: int =
         found_all.append(f_out)
         d = np.linalg.norm(e_out[ok][:, None] - means[None], axis=2)   # (n, P)
         hits.append(d[:, to] < d[:, k])
-        err = np.abs(a_out[ok] - a_src[ok])
+        diff = a_out[ok] - a_src[ok]                                    # (n, 7) signed
+        err = np.abs(diff)
         pose_err.append(err[:, :len(POSE)].mean(1))
         expr_err.append(err[:, len(POSE):].mean(1))
+        if ok.any():
+            by_direction[f"{data.people[k]}->{data.people[to]}"] = {
+                "n_scored": int(ok.sum()),
+                "pose_mae_deg": dict(zip(axes, np.round(err[:, :len(POSE)].mean(0), 2).tolist(),
+                                         strict=True)),
+                "pose_bias_deg": dict(zip(axes, np.round(diff[:, :len(POSE)].mean(0),
+                                                         2).tolist(), strict=True)),
+                "expr_mae": round(float(err[:, len(POSE):].mean()), 4)}
     hits_, pose_, expr_ = (np.concatenate(v) for v in (hits, pose_err, expr_err))
     return {"id_closer": round(100 * float(hits_.mean()), 2) if len(hits_) else 0.0,
             "pose_mae_deg": round(float(pose_.mean()), 3) if len(pose_) else float("nan"),
             "expr_mae": round(float(expr_.mean()), 4) if len(expr_) else float("nan"),
             "found": round(100 * float(np.concatenate(found_all).mean()), 2),
             "n_swaps": int(sum(len(test.person(k)) for k in people)),
-            "n_scored": int(len(hits_)), "people": list(data.people)}
+            "n_scored": int(len(hits_)), "people": list(data.people),
+            "by_direction": by_direction}
 
 
 def real_data_for(model) -> FacesetTensors:

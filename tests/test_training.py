@@ -104,3 +104,26 @@ def test_cgan_warm_starts_from_a_cvae_of_any_hidden_width(tmp_path) -> None:
     by_dir = CGANTraining(recipe=CGANRecipe(batch=4, init_from=str(tmp_path / "cvae")))
     assert by_dir.cfg == gan.cfg
     assert CGANTraining(recipe=CGANRecipe(init_from="cvae-synthfaces-64")).cfg.with_encoder
+
+
+def test_resume_refuses_other_hyperparameters(tmp_path) -> None:
+    """An exact resume needs the run's own settings; a different batch is named, not used."""
+    Trainer(make("cvae"), tmp_path, steps=1, progress=False).fit()
+    other = CVAETraining(TINY_CVAE, CVAERecipe(batch=8, capacity_steps=10))
+    with pytest.raises(ValueError, match=r"batch=4 \(asked: 8\).*--continue-from"):
+        Trainer(other, tmp_path, steps=2, progress=False).resume()
+    assert Trainer(make("cvae"), tmp_path, steps=2, progress=False).resume()
+
+
+def test_resumed_cgan_keeps_its_warm_start_provenance(tmp_path) -> None:
+    """``init_from`` is recorded once, when the run starts; resuming without it keeps it."""
+    Trainer(make("cvae"), tmp_path / "cvae", steps=1, progress=False).fit()
+    init = str(tmp_path / "cvae" / "model")
+    gan = CGANTraining(recipe=CGANRecipe(batch=4, init_from=init))
+    Trainer(gan, tmp_path / "gan", steps=1, progress=False).fit()
+    again = CGANTraining(gan.cfg, CGANRecipe(batch=4))
+    t = Trainer(again, tmp_path / "gan", steps=2, progress=False)
+    assert t.resume() and again.hp.init_from == init
+    t.fit()
+    _, cfg = load_checkpoint(tmp_path / "gan" / "model", kind="model")
+    assert cfg["step"] == 2 and cfg["recipe"]["init_from"] == init

@@ -274,6 +274,7 @@ class Trainer:
         r = self.recipe
         if cfg.get("arch") != r.arch:
             raise ValueError(f"{self.out} holds a {cfg.get('arch')!r} run, not {r.arch!r}")
+        self._check_same_recipe(cfg.get("model_config", {}).get("recipe"))
         r.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
         for k, o in r.optimizers.items():
             o.load_state_dict(unflatten_state(cfg["optimizers"][k], t))
@@ -284,6 +285,25 @@ class Trainer:
             torch.cuda.set_rng_state(t["rng.cuda"])
         self.step = int(cfg["step"])
         return True
+
+    def _check_same_recipe(self, saved: dict | None) -> None:
+        """An exact resume needs the run's own hyper-parameters: refuse others, naming them.
+
+        (The optimiser state would silently bring back the saved learning rate anyway.)
+        ``init_from`` only mattered when the run was created, so a resume keeps the saved
+        one as provenance instead of comparing it."""
+        hp = getattr(self.recipe, "hp", None)
+        if not saved or hp is None:
+            return
+        if "init_from" in saved and hasattr(hp, "init_from"):
+            hp.init_from = saved["init_from"]
+        mine = json.loads(json.dumps(self.recipe.config().get("recipe", {})))
+        diff = [f"{k}={saved[k]!r} (asked: {mine.get(k)!r})" for k in sorted(saved)
+                if k != "init_from" and mine.get(k) != saved[k]]
+        if diff:
+            raise ValueError(f"{self.out} was trained with {', '.join(diff)}; resume it with "
+                             "the same settings, or start a new run from its weights with "
+                             "--continue-from")
 
     def continue_from(self, path: str | os.PathLike) -> list[str]:
         """Start from the weights and step of an *inference* checkpoint of this recipe's

@@ -17,6 +17,8 @@ ROWS = list_models()
 PRESENT = [r["name"] for r in ROWS]
 SYNTH = [r["name"] for r in ROWS if r["data"] == "synthfaces"]
 REAL = [r["name"] for r in ROWS if r["data"].startswith("facesets:")]
+# ID retrieval floors at 64 swaps; measured at 512: CVAE 96 %, cGAN 44 %, pair 59 %
+ID_FLOOR = {"cvae-synthfaces-64": 80, "cgan-synthfaces-64": 25, "two-decoder-ada-boris-64": 35}
 
 
 def test_weights_are_shipped_within_budget() -> None:
@@ -52,8 +54,10 @@ def test_bundled_synthfaces_model_beats_the_mean_face(name: str) -> None:
                              two_decoder=model if model.architecture == "two-decoder" else None)
     assert r["psnr_face"] > mean["psnr_face"], (r, mean)
     # identity: the judge's nearest gallery person is the target far more often than for
-    # the mean face (chance is 2 % among 50 people); measured 23-40 % at 512 swaps
+    # the mean face (chance is 2 % among 50 people), and not far below what the bundled
+    # file measured at 512 swaps (a floor some 20 points under it, for 64-swap noise)
     assert r["id_retrieval"] >= mean["id_retrieval"] + 10, (r, mean)
+    assert r["id_retrieval"] >= ID_FLOOR.get(name, 0), (name, r)
 
 
 def test_bundled_judge_is_trusted_on_ground_truth() -> None:

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Continue the three SynthFaces models side by side on one GPU, then bundle them.
+#
+#   bash scripts/train_synthfaces_gpu.sh start    # 8 min: CVAE + pair; the cGAN joins at 200 s,
+#                                                 # warm-started from the CVAE's newest checkpoint
+#   bash scripts/train_synthfaces_gpu.sh resume   # 3.4 min more of all three, exact resume
+#
+# This is what produced the bundled `cvae-synthfaces-64`, `cgan-synthfaces-64` and
+# `two-decoder-ada-boris-64` (one H200, 16 cores; see deepfake_lab/weights/MODEL_CARD.md).
+# MINUTES, GAN_AFTER (seconds) and GAN_MINUTES change the slots; THREADS the CPU threads of
+# each run. Each run judges 64 held-out swaps every 1,000 steps into runs/*/eval.jsonl, the
+# learning curves of the model card. Bundling overwrites the files in deepfake_lab/weights.
+set -euo pipefail
+MODE=${1:-start}
+mkdir -p runs
+THREADS=${THREADS:-4}
+common=(--steps 1000000 --eval-every 1000 --no-progress --threads "$THREADS")
+cvae=(--arch cvae --batch 256 --out runs/cvae_gpu)
+pair=(--arch two-decoder --people ada,boris --batch 64 --out runs/td_gpu)
+cgan=(--arch cgan --batch 128 --out runs/cgan_gpu)
+
+if [ "$MODE" = start ]; then
+  MINUTES=${MINUTES:-8}; GAN_AFTER=${GAN_AFTER:-200}; GAN_MINUTES=${GAN_MINUTES:-4.4}
+  deepfake-lab train "${cvae[@]}" "${common[@]}" --continue-from cvae-synthfaces-64 \
+      --max-minutes "$MINUTES" --save-every 500 > runs/cvae_gpu.log 2>&1 &
+  deepfake-lab train "${pair[@]}" "${common[@]}" --continue-from two-decoder-ada-boris-64 \
+      --max-minutes "$MINUTES" --save-every 1000 > runs/td_gpu.log 2>&1 &
+  sleep "$GAN_AFTER"      # the CVAE has written a few checkpoints by now (every 500 steps)
+  deepfake-lab train "${cgan[@]}" "${common[@]}" --init-from runs/cvae_gpu \
+      --max-minutes "$GAN_MINUTES" --save-every 1000 > runs/cgan_gpu.log 2>&1 &
+elif [ "$MODE" = resume ]; then
+  MINUTES=${MINUTES:-3.4}
+  for run in cvae pair cgan; do
+    declare -n args=$run
+    deepfake-lab train "${args[@]}" "${common[@]}" --resume --max-minutes "$MINUTES" \
+        --save-every 1000 > "runs/${run}_resume.log" 2>&1 &
+  done
+else
+  echo "usage: $0 start|resume" >&2; exit 2
+fi
+wait
+python scripts/bundle_weights.py runs/cvae_gpu cvae-synthfaces-64 "CVAE on SynthFaces, 64 px"
+python scripts/bundle_weights.py runs/td_gpu two-decoder-ada-boris-64 "Two-decoder pair ada, boris"
+python scripts/bundle_weights.py runs/cgan_gpu cgan-synthfaces-64 "cGAN on SynthFaces, 64 px"

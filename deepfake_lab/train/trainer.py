@@ -274,7 +274,7 @@ class Trainer:
         r = self.recipe
         if cfg.get("arch") != r.arch:
             raise ValueError(f"{self.out} holds a {cfg.get('arch')!r} run, not {r.arch!r}")
-        self._check_same_recipe(cfg.get("model_config", {}).get("recipe"))
+        self._match_saved_recipe(cfg.get("model_config", {}).get("recipe"))
         r.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
         for k, o in r.optimizers.items():
             o.load_state_dict(unflatten_state(cfg["optimizers"][k], t))
@@ -286,7 +286,7 @@ class Trainer:
         self.step = int(cfg["step"])
         return True
 
-    def _check_same_recipe(self, saved: dict | None) -> None:
+    def _match_saved_recipe(self, saved: dict | None) -> None:
         """An exact resume needs the run's own hyper-parameters: refuse others, naming them.
 
         (The optimiser state would silently bring back the saved learning rate anyway.)
@@ -297,13 +297,17 @@ class Trainer:
             return
         if "init_from" in saved and hasattr(hp, "init_from"):
             hp.init_from = saved["init_from"]
-        mine = json.loads(json.dumps(self.recipe.config().get("recipe", {})))
+        mine = self._config_as_saved().get("recipe", {})
         diff = [f"{k}={saved[k]!r} (asked: {mine.get(k)!r})" for k in sorted(saved)
                 if k != "init_from" and mine.get(k) != saved[k]]
         if diff:
             raise ValueError(f"{self.out} was trained with {', '.join(diff)}; resume it with "
                              "the same settings, or start a new run from its weights with "
                              "--continue-from")
+
+    def _config_as_saved(self) -> dict:
+        """The recipe's config as its checkpoint JSON holds it (tuples become lists)."""
+        return json.loads(json.dumps(self.recipe.config()))
 
     def continue_from(self, path: str | os.PathLike) -> list[str]:
         """Start from the weights and step of an *inference* checkpoint of this recipe's
@@ -316,7 +320,7 @@ class Trainer:
 
         _, stem = resolve(path)
         tensors, cfg = load_checkpoint(stem, kind="model")
-        mine = json.loads(json.dumps(self.recipe.config()))  # tuples -> lists, as saved
+        mine = self._config_as_saved()
         for key in ("architecture", "model", "schema"):
             if cfg.get(key) != mine.get(key):
                 raise ValueError(f"{stem} cannot continue this run: its {key} differs "

@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from the weights and step of a model of the same architecture "
                         "and sizes (a bundled name or a run's model), with fresh optimisers; "
                         "--steps is the total to reach")
+    t.add_argument("--reader", default=None, metavar="CKPT",
+                   help="cvae: a frozen attribute reader (a judge trained with another seed, "
+                        "never the evaluation judge) whose reading of each output joins the "
+                        "loss; sharpens what pixels under-weight, e.g. smiles")
+    t.add_argument("--w-read", type=float, default=None, metavar="W",
+                   help="weight of the reader loss (default 0.1 when --reader is given)")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)

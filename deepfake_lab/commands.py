@@ -48,7 +48,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         recipe = make_recipe(args.arch, size=args.size, batch=args.batch, lr=args.lr,
                              seed=args.seed, people=people, init_from=args.init_from,
-                             facesets=facesets)
+                             facesets=facesets, reader=args.reader, w_read=args.w_read)
         callbacks = _train_callbacks(args)
         trainer = Trainer(recipe, out, steps=args.steps, save_every=args.save_every,
                           sample_every=args.sample_every, device=args.device,

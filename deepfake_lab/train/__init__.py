@@ -9,19 +9,27 @@ ARCHITECTURES = ("two-decoder", "cvae", "cgan")
 
 def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: float | None = None,
                 seed: int = 0, people: tuple[str, ...] = ("ada", "boris"),
-                init_from: str | None = None, facesets: tuple[str, ...] = ()) -> Recipe:
+                init_from: str | None = None, facesets: tuple[str, ...] = (),
+                reader: str | None = None, w_read: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
 
     ``facesets`` (bundled sample names or folders) switches to real faces: the two-decoder
     model's people are then those facesets, the CVAE learns one identity per faceset.
+    ``reader`` / ``w_read`` (CVAE): the attribute-reader loss of :mod:`.reader` (a reader
+    given without a weight gets 0.1).
     """
     from dataclasses import replace
 
     if arch == "cvae":
         from ..models.cvae import CVAEConfig
         from .cvae import CVAERecipe, CVAETraining
-        hp = replace(CVAERecipe(seed=seed), **_given(batch=batch, lr=lr))
+        hp = replace(CVAERecipe(seed=seed), **_given(batch=batch, lr=lr, reader=reader,
+                                                     w_read=w_read))
+        if reader and w_read is None:
+            hp = replace(hp, w_read=0.1)
         return CVAETraining(CVAEConfig(size=size), hp, facesets=facesets)
+    if reader or w_read:
+        raise ValueError("--reader / --w-read are for --arch cvae")
     if arch == "cgan":
         if facesets:
             raise ValueError("the cGAN trains on SynthFaces only; train a CVAE on facesets")

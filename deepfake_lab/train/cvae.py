@@ -6,6 +6,7 @@ The loss for a batch of faces ``x`` with their attribute vectors ``a``::
     recon = L1(x_hat, x) + w_ssim * DSSIM(x_hat, x)
     kl    = KL(q(z | x, a) || N(0, I))              # nats per face, averaged over the batch
     loss  = recon + gamma * | kl - C(step) |        # C: 0 -> capacity nats
+          (+ w_read * |R(x_hat) - R(x)|)            # optional: a frozen attribute reader
 
 Why a capacity ``C`` instead of a fixed small beta?  With a weak KL the encoder learns to copy
 identity and pose into ``z`` long before the decoder learns to read the attribute vector, the
@@ -15,6 +16,11 @@ reconstruct is through ``a``, so the decoder learns to draw the face the attribu
 ``C`` then grows (Burgess et al. 2018, "Understanding disentangling in beta-VAE") and the
 latent fills with what the attributes cannot say - lighting, background, clothes.  With
 ``gamma = 0`` you get the plain (beta = 0) conditional autoencoder and its failure.
+
+The optional reader term (:mod:`deepfake_lab.train.reader`) fixes what pixels under-weight:
+subtle features such as a smile, which a pixel loss lets the decoder draw at about half
+strength.  It is a polish for a trained model (``--continue-from`` the bundled CVAE with
+``--reader ... --w-read 0.1``), not needed to learn the swap itself.
 
 Data: an endless stream of random SynthFaces people (the training split of the shared
 population), random pose, expression and scene.  Ground-truth swaps are never used here.
@@ -43,6 +49,7 @@ from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_popul
 from ..data.synthfaces import SCHEMA
 from ..eval.metrics import dssim_loss
 from ..models.cvae import CVAE, CVAEConfig, kl_divergence
+from .reader import file_sha256, load_reader, read_loss
 from .trainer import Recipe
 
 
@@ -58,6 +65,9 @@ class CVAERecipe:
     capacity_steps: int = 2500     # steps to open it from 0 to ``capacity``
     clip: float = 1.0              # gradient-norm clip: one bad batch cannot wreck the model
     seed: int = 0
+    w_read: float = 0.0            # weight of the attribute reader's loss (0: pixels only)
+    reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
+    reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
 
 
 class CVAETraining(Recipe):
@@ -83,6 +93,21 @@ class CVAETraining(Recipe):
         self.generators = {}
         if self.real is None:
             self.people, self.train_idx, self.test_idx = synthfaces_population()
+        self.reader = None
+        if self.hp.w_read > 0:
+            if not self.hp.reader:
+                raise ValueError("w_read > 0 needs a reader checkpoint (--reader PATH)")
+            if self.real is not None:
+                raise ValueError("the attribute reader reads SynthFaces attributes; it cannot "
+                                 "judge real facesets (their identities are learned)")
+            self.reader = load_reader(self.hp.reader)
+            self.hp.reader_sha256 = file_sha256(self.hp.reader)
+
+    def to(self, device: torch.device) -> CVAETraining:
+        super().to(device)
+        if self.reader is not None:  # frozen, outside ``nets``: never saved, never DDP-wrapped
+            self.reader.to(device)
+        return self
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
         if self.real is not None:
@@ -109,13 +134,18 @@ class CVAETraining(Recipe):
             kl = kl_divergence(mu.float(), logvar.float()).mean()
             cap = self.capacity_at(step)
             loss = l1 + self.hp.w_ssim * dssim + self.hp.gamma * (kl - cap).abs()
+            extra = {}
+            if self.reader is not None:
+                read = read_loss(self.reader, x_hat, x)
+                loss = loss + self.hp.w_read * read
+                extra["read"] = read.detach()
         opt = self.optimizers["adam"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp.clip)
         opt.step()
         return {"loss": loss.detach(), "l1": l1.detach(), "dssim": dssim.detach(),
-                "kl": kl.detach(), "capacity": torch.tensor(cap)}
+                "kl": kl.detach(), "capacity": torch.tensor(cap), **extra}
 
     @torch.no_grad()
     def preview(self) -> tuple[torch.Tensor, int]:

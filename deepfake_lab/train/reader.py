@@ -1,0 +1,71 @@
+"""An attribute reader as a training loss: "draw what you were asked, so that it reads back".
+
+A decoder trained on pixels alone draws the *average* of small features: measured on the
+bundled CVAE, its smiles came out at 0.58x the asked strength (judge slope; 0.95 on ground
+truth), its eyes at 0.68x.  A smile moves a few dozen of 4,096 pixels, so L1 + DSSIM barely
+notice it.  The cure used by face-swap papers (SimSwap's and FaceShifter's identity loss) is a
+frozen network that reads the attribute back from the output::
+
+    loss += w_read * judge_loss(R(x_hat), R(x))         # (B, dim) readings: identity,
+                                                        # pose, expression
+
+The output is compared with the reader's reading of the *real* image ``x``, not with the
+attribute vector ``a``: a reader is itself imperfect (a short-trained one reads smiles at
+about 0.8x their strength), and against ``a`` its shrinkage would ask the decoder to
+exaggerate.  Reading against reading, the reader's own errors cancel.
+
+The reader ``R`` has the judge's architecture and is trained the same way (ground-truth
+renders of the *training* people only) but with its own seed and its own, shorter schedule:
+``python -m deepfake_lab.eval.judges --seed 1 --out runs/reader/reader_synthfaces``.  It is
+**never the evaluation judge** - a model trained against its own examiner would learn the
+examiner's quirks and its scores would mean nothing.  :func:`load_reader` refuses the bundled
+judge, and face PSNR against the ground truth (no network involved) is the cross-check that
+the drawn features are real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import CheckpointError, checkpoint_paths
+from ..eval.judges import BUNDLED_JUDGE, Judge, judge_loss, load_judge
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a checkpoint's weights file (``.safetensors``), hex."""
+    h = hashlib.sha256()
+    with open(checkpoint_paths(path)[0], "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_reader(path: str | os.PathLike, device: str | torch.device = "cpu") -> Judge:
+    """A frozen reader (judge-format checkpoint) in eval mode; refuses the evaluation judge."""
+    weights = checkpoint_paths(path)[0]
+    if not weights.exists():
+        raise CheckpointError(f"no reader at {weights}: train one with 'python -m "
+                              "deepfake_lab.eval.judges --seed 1 --out runs/reader/"
+                              "reader_synthfaces'")
+    if file_sha256(path) == file_sha256(BUNDLED_JUDGE):
+        raise ValueError(f"{Path(path)} is the evaluation judge; a reader used as a training "
+                         "loss must be a separately trained network (another seed)")
+    net = load_judge(path, device=device)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def read_loss(reader: Judge, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``judge_loss`` between the reader's readings of the output ``x_hat`` and of the real
+    image ``x`` (both (B, 3, S, S)).
+
+    The reader stays in eval mode (fixed batch-norm statistics); gradients flow into
+    ``x_hat`` only."""
+    with torch.no_grad():
+        target = reader(x.float())                      # (B, dim)
+    return judge_loss(reader(x_hat.float()), target)

@@ -1,0 +1,86 @@
+"""The attribute-reader loss of the CVAE: it trains the decoder, never the reader, and it
+refuses the evaluation judge."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from deepfake_lab.checkpoints import save_checkpoint
+from deepfake_lab.eval.judges import BUNDLED_JUDGE, Judge, judge_config
+from deepfake_lab.models import CVAEConfig
+from deepfake_lab.train import make_recipe
+from deepfake_lab.train.cvae import CVAERecipe, CVAETraining
+from deepfake_lab.train.reader import load_reader
+from deepfake_lab.train.trainer import Trainer
+
+TINY_CVAE = CVAEConfig(latent=4, enc_widths=(8, 8, 16, 16), dec_widths=(16, 16, 8, 8, 8),
+                       hidden=16)
+
+
+@pytest.fixture()
+def reader_path(tmp_path):
+    """A small judge-format network saved the way ``train_judge`` saves one (its batch-norm
+    statistics filled from a few images, as training would)."""
+    torch.manual_seed(3)
+    net = Judge(width=8, features=16).train()
+    with torch.no_grad():
+        for _ in range(5):
+            net(torch.rand(8, 3, 64, 64) * 2 - 1)
+    path = tmp_path / "reader"
+    save_checkpoint(path, net.state_dict(), judge_config(net, 0, {"seed": 3}))
+    return path
+
+
+def test_reader_loss_trains_the_decoder_not_the_reader(reader_path, tmp_path) -> None:
+    recipe = CVAETraining(TINY_CVAE, CVAERecipe(batch=4, capacity_steps=10, w_read=1.0,
+                                                reader=str(reader_path)))
+    before = {k: v.clone() for k, v in recipe.reader.state_dict().items()}
+    decoder = {k: v.clone() for k, v in recipe.model.decoder.state_dict().items()}
+    t = Trainer(recipe, tmp_path / "run", steps=3, progress=False, sample_every=100,
+                save_every=100)
+    t.fit()
+    assert all(torch.equal(before[k], v) for k, v in recipe.reader.state_dict().items())
+    assert any(not torch.equal(decoder[k], v)
+               for k, v in recipe.model.decoder.state_dict().items())
+    logged = (tmp_path / "run" / "log.jsonl").read_text()
+    assert '"read"' in logged
+    # The run remembers which reader it used, so a resume with another file is refused.
+    assert len(recipe.hp.reader_sha256) == 64
+    other = tmp_path / "other"
+    net = Judge(width=4, features=16)
+    save_checkpoint(other, net.state_dict(), judge_config(net, 0, {"seed": 4}))
+    again = CVAETraining(TINY_CVAE, CVAERecipe(batch=4, capacity_steps=10, w_read=1.0,
+                                               reader=str(other)))
+    with pytest.raises(ValueError, match="reader_sha256"):
+        Trainer(again, tmp_path / "run", steps=6, progress=False).resume()
+
+
+def test_reader_adds_to_the_loss(reader_path) -> None:
+    """Same weights, same batch: the reader term is logged and adds to the loss."""
+    batch = {"image": torch.rand(4, 3, 64, 64) * 2 - 1,
+             "attributes": torch.randn(4, TINY_CVAE.attr_dim)}
+    grads = []
+    for w in (0.0, 1.0):
+        recipe = CVAETraining(TINY_CVAE, CVAERecipe(batch=4, capacity_steps=10, w_read=w,
+                                                    reader=str(reader_path)))
+        recipe.device = torch.device("cpu")
+        recipe.model.eval()  # z = mu: the two runs see the same output
+        losses = recipe.training_step(batch, 0)
+        grads.append(losses)  # (the two recipes start from the same seed)
+    assert "read" not in grads[0] and grads[1]["read"] > 0
+    assert grads[1]["loss"] > grads[0]["loss"]
+
+
+def test_reader_refuses_the_evaluation_judge() -> None:
+    with pytest.raises(ValueError, match="evaluation judge"):
+        load_reader(BUNDLED_JUDGE)
+
+
+def test_reader_needs_a_file_and_a_cvae(tmp_path) -> None:
+    with pytest.raises(ValueError, match="needs a reader"):
+        CVAETraining(TINY_CVAE, CVAERecipe(batch=4, w_read=0.5))
+    with pytest.raises(ValueError, match="no reader"):
+        CVAETraining(TINY_CVAE, CVAERecipe(batch=4, w_read=0.5, reader=str(tmp_path / "x")))
+    with pytest.raises(ValueError, match="for --arch cvae"):
+        make_recipe("two-decoder", reader=str(tmp_path / "x"))

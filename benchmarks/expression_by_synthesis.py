@@ -4,21 +4,19 @@
     python benchmarks/expression_by_synthesis.py --model runs/cvae_read/model --json
 
 The judge reads expression with a CNN, and a model can be trained against another CNN (the
-CVAE's optional attribute reader).  This benchmark is the cross-check that involves no
-network at all.  SynthFaces can render the target person in the source's pose and scene with
-*any* value of one expression attribute, so for each held-out swap and each attribute it
-renders a grid of candidate values and picks the one whose pixels match the output best,
-inside the region where that attribute moves pixels (where the renders at both ends of its
-range differ).  On the ground truth this recovers the asked value almost exactly (the last
-row shows it); on a model's output it says how strongly the model really drew the feature:
+CVAE's optional attribute reader).  This is the cross-check with no network at all
+(:mod:`deepfake_lab.eval.by_synthesis`): for each held-out swap and each expression attribute,
+render the target in the source's pose and scene with a grid of values of that attribute and
+keep the one whose pixels match the output best where the attribute moves pixels.  The
+ground-truth row shows the method recovers the asked values; on a model's output it says how
+strongly the model really drew each feature:
 
 * ``slope``: least-squares slope of the read value on the asked one (1 = full strength,
   0.5 = half-strength smiles, the typical blur of a pixel-loss decoder);
 * ``bias``: mean read - asked; ``mae``: mean |read - asked|, schema units.
 
-The judge's per-attribute MAE on the same outputs is printed beside it.  Candidates and output
-are compared after the same light blur, so that a soft but correct feature is not read as a
-weaker one; a blurry output still is the hard case for any reader.
+The judge's per-attribute MAE on the same outputs is printed beside it.  A blurry output is
+the hard case for any reader, this one included.
 """
 
 from __future__ import annotations
@@ -29,36 +27,11 @@ import time
 
 import torch
 
-from deepfake_lab.data.synthfaces import SCHEMA, render
+from deepfake_lab.data.synthfaces import SCHEMA
+from deepfake_lab.eval.by_synthesis import read_by_synthesis
 from deepfake_lab.eval.judges import load_judge
 from deepfake_lab.eval.swap_eval import conditional_problems
 from deepfake_lab.registry import list_models, load_model
-
-
-@torch.no_grad()
-def read_by_synthesis(images: torch.Tensor, attributes: torch.Tensor, scene, index: int,
-                      grid: torch.Tensor) -> torch.Tensor:
-    """For each image (B, 3, S, S) the grid value (normalised) of attribute ``index`` whose
-    render with ``attributes`` (B, dim) and ``scene`` matches it best where it moves pixels."""
-    cands = []
-    for v in grid:
-        a = attributes.clone()
-        a[:, index] = v
-        cands.append(render(a, size=images.shape[-1], scene=scene))
-    c = torch.stack(cands, 1)                                   # (B, G, 3, S, S)
-    moves = ((c[:, -1] - c[:, 0]).abs().sum(1, keepdim=True) > 0.05).float()  # (B, 1, S, S)
-    c, images = _low_pass(c.flatten(0, 1)).view_as(c), _low_pass(images)
-    err = ((c - images[:, None]) ** 2 * moves[:, None]).sum((2, 3, 4))        # (B, G)
-    return grid[err.argmin(1)]
-
-
-def _low_pass(x: torch.Tensor) -> torch.Tensor:
-    """A 5-tap binomial blur (B, 3, S, S): compare shapes, not the sharpness of their edges
-    (without it a soft dark eye matches a half-shut sharp one best)."""
-    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
-    k2 = (k[:, None] * k[None]).expand(3, 1, 5, 5)
-    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate"),
-                                      k2, groups=3)
 
 
 def _line_stats(read: torch.Tensor, asked: torch.Tensor) -> dict:

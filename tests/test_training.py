@@ -127,3 +127,30 @@ def test_resumed_cgan_keeps_its_warm_start_provenance(tmp_path) -> None:
     t.fit()
     _, cfg = load_checkpoint(tmp_path / "gan" / "model", kind="model")
     assert cfg["step"] == 2 and cfg["recipe"]["init_from"] == init
+
+
+def test_a_second_process_cannot_train_the_same_run(tmp_path) -> None:
+    """While a live process holds the run's lock, fit() refuses and leaves the lock alone;
+    a lock left by a process that is gone is taken over, and released after training."""
+    import subprocess
+    import sys
+
+    from deepfake_lab.train.trainer import LOCK_NAME
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lock = run / LOCK_NAME
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(str(other.pid))
+        t = Trainer(make("cvae"), run, steps=2, progress=False, sample_every=100,
+                    save_every=100)
+        with pytest.raises(RuntimeError, match=f"process {other.pid}"):
+            t.fit()
+        assert lock.read_text() == str(other.pid) and t.step == 0
+        assert not (run / "model.safetensors").exists()
+    finally:
+        other.kill()
+        other.wait()
+    t.fit()  # its process is gone now: the stale lock is taken over
+    assert t.step == 2 and not lock.exists()

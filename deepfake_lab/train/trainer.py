@@ -157,6 +157,55 @@ def distributed_context() -> tuple[int, int, int]:
     return 0, 1, 0
 
 
+LOCK_NAME = "train.lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (POSIX; elsewhere we cannot tell safely: assume so)."""
+    if os.name != "posix":
+        return True   # os.kill(pid, 0) would *terminate* it on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/train.lock`` (it names our PID) while training into ``out``.
+
+    Two processes training one run directory would overwrite each other's checkpoints and
+    append to one log.  A lock whose process is gone (a crash, a killed job) is taken over."""
+    path = out / LOCK_NAME
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid > 0 and _pid_alive(pid):
+                raise RuntimeError(
+                    f"{out} is being trained by process {pid}: a second process would "
+                    f"overwrite its checkpoints. Wait for it or stop it, or train into another "
+                    f"--out (if process {pid} is not a trainer, delete {path})") from None
+            path.unlink(missing_ok=True)   # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    else:
+        raise RuntimeError(f"could not take {path}: another process keeps creating it")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 class Trainer:
     """Runs a :class:`Recipe` for ``steps`` steps, writing into ``out_dir``.
 
@@ -379,9 +428,17 @@ class Trainer:
         self.emit("on_log", row)
 
     def fit(self) -> list[dict[str, float]]:
-        """Train until ``steps``; returns the logged history of this call."""
-        if self.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
+        """Train until ``steps``; returns the logged history of this call.
+
+        One process trains a run directory at a time: a second one (a resume typed twice,
+        the studio and the CLI on the same ``--out``) is refused while the first lives."""
+        if not self.is_main:
+            return self._fit()
+        self.out.mkdir(parents=True, exist_ok=True)
+        with run_lock(self.out):
+            return self._fit()
+
+    def _fit(self) -> list[dict[str, float]]:
         r = self.recipe
         data = _prefetch(r.batches(self.step, self.rank, self.world_size))
         bar = self._bar = tqdm(total=self.steps, initial=self.step, desc=r.arch,

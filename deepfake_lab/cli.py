@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "never the evaluation judge) whose reading of each output joins the "
                         "loss; sharpens what pixels under-weight, e.g. smiles")
     t.add_argument("--w-read", type=float, default=None, metavar="W",
-                   help="weight of the reader loss (default 0.1 when --reader is given)")
+                   help="weight of the reader loss (default 0.2 when --reader is given)")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)

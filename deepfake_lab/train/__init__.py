@@ -16,7 +16,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     ``facesets`` (bundled sample names or folders) switches to real faces: the two-decoder
     model's people are then those facesets, the CVAE learns one identity per faceset.
     ``reader`` / ``w_read`` (CVAE): the attribute-reader loss of :mod:`.reader` (a reader
-    given without a weight gets 0.1).
+    given without a weight gets 0.2, the weight of the bundled CVAE's polish).
     """
     from dataclasses import replace
 
@@ -26,7 +26,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         hp = replace(CVAERecipe(seed=seed), **_given(batch=batch, lr=lr, reader=reader,
                                                      w_read=w_read))
         if reader and w_read is None:
-            hp = replace(hp, w_read=0.1)
+            hp = replace(hp, w_read=0.2)
         return CVAETraining(CVAEConfig(size=size), hp, facesets=facesets)
     if reader or w_read:
         raise ValueError("--reader / --w-read are for --arch cvae")

@@ -20,7 +20,7 @@ latent fills with what the attributes cannot say - lighting, background, clothes
 The optional reader term (:mod:`deepfake_lab.train.reader`) fixes what pixels under-weight:
 subtle features such as a smile, which a pixel loss lets the decoder draw at about half
 strength.  It is a polish for a trained model (``--continue-from`` the bundled CVAE with
-``--reader ... --w-read 0.1``), not needed to learn the swap itself.
+``--reader ... --w-read 0.2``), not needed to learn the swap itself.
 
 Data: an endless stream of random SynthFaces people (the training split of the shared
 population), random pose, expression and scene.  Ground-truth swaps are never used here.

@@ -47,39 +47,28 @@ def measure(swap, n: int, seed: int, grid_points: int, judge) -> dict:
     _, problems = conditional_problems(n, seed=seed)
     grid = torch.linspace(-1, 1, grid_points)
     names = [a.name for a in SCHEMA.expression]
-    read = {k: [] for k in names}
-    judged, asked, done = [], [], 0
+    expr = SCHEMA.expression_slice
+    read, judged, asked, done = [], [], [], 0
     for b in problems:
         out = swap(b).float().cpu().clamp(-1, 1)
         a_t = b["target_attributes"]
-        for i, name in enumerate(names):
-            k = SCHEMA.expression_slice.start + i
-            read[name].append(read_by_synthesis(out, a_t, b["scene"], k, grid))
-        judged.append(judge(out))
-        asked.append(a_t)
+        read.append(torch.stack([read_by_synthesis(out, a_t, b["scene"], SCHEMA.index(name),
+                                                   grid) for name in names], 1))  # (B, E)
+        judged.append(judge(out)[:, expr])
+        asked.append(a_t[:, expr])
         done += len(out)
         if done >= n:
             break
-    asked_t = SCHEMA.denormalize(torch.cat(asked)[:n])
-    judged_t = SCHEMA.denormalize(torch.cat(judged)[:n])
+    read_u, judged_u, asked_u = (SCHEMA.denormalize(torch.cat(v)[:n], "expression")
+                                 for v in (read, judged, asked))           # (n, E), units
     result = {}
     for i, name in enumerate(names):
-        k = SCHEMA.expression_slice.start + i
-        full = SCHEMA.denormalize(_with(asked, k, read[name], n))   # read values, in units
-        result[name] = {**_line_stats(full[:, k], asked_t[:, k]),
-                        "judge_mae": round((judged_t[:, k] - asked_t[:, k]).abs().mean().item(),
+        result[name] = {**_line_stats(read_u[:, i], asked_u[:, i]),
+                        "judge_mae": round((judged_u[:, i] - asked_u[:, i]).abs().mean().item(),
                                            3)}
     result["mean_mae"] = round(sum(result[m]["mae"] for m in names) / len(names), 4)
     result["judge_mean_mae"] = round(sum(result[m]["judge_mae"] for m in names) / len(names), 4)
     return result
-
-
-def _with(asked: list[torch.Tensor], k: int, values: list[torch.Tensor], n: int
-          ) -> torch.Tensor:
-    """The asked (normalised) vectors with column ``k`` replaced by the read values."""
-    a = torch.cat(asked)[:n].clone()
-    a[:, k] = torch.cat(values)[:n]
-    return a
 
 
 def main() -> None:

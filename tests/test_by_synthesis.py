@@ -7,7 +7,7 @@ import torch
 from deepfake_lab.data.synthfaces import SCHEMA, Scene, render, sample_attributes
 from deepfake_lab.eval.by_synthesis import read_by_synthesis
 
-SMILE = SCHEMA.expression_slice.start + [a.name for a in SCHEMA.expression].index("smile")
+SMILE = SCHEMA.index("smile")
 
 
 def test_ground_truth_reads_back_its_own_smile() -> None:

@@ -60,16 +60,15 @@ def test_reader_adds_to_the_loss(reader_path) -> None:
     """Same weights, same batch: the reader term is logged and adds to the loss."""
     batch = {"image": torch.rand(4, 3, 64, 64) * 2 - 1,
              "attributes": torch.randn(4, TINY_CVAE.attr_dim)}
-    grads = []
+    by_weight = []
     for w in (0.0, 1.0):
         recipe = CVAETraining(TINY_CVAE, CVAERecipe(batch=4, capacity_steps=10, w_read=w,
                                                     reader=str(reader_path)))
         recipe.device = torch.device("cpu")
         recipe.model.eval()  # z = mu: the two runs see the same output
-        losses = recipe.training_step(batch, 0)
-        grads.append(losses)  # (the two recipes start from the same seed)
-    assert "read" not in grads[0] and grads[1]["read"] > 0
-    assert grads[1]["loss"] > grads[0]["loss"]
+        by_weight.append(recipe.training_step(batch, 0))  # same seed: same starting weights
+    assert "read" not in by_weight[0] and by_weight[1]["read"] > 0
+    assert by_weight[1]["loss"] > by_weight[0]["loss"]
 
 
 def test_reader_refuses_the_evaluation_judge() -> None:

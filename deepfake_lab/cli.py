@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--save-every", type=int, default=250)
+    t.add_argument("--keep-every", type=int, default=0, metavar="N",
+                   help="also keep the model of every N-th step as OUT/snapshots/STEP (to "
+                        "average late checkpoints: scripts/average_checkpoints.py; default 0: "
+                        "off)")
     t.add_argument("--sample-every", type=int, default=250)
     t.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best present)")

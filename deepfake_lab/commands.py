@@ -51,7 +51,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                              facesets=facesets, reader=args.reader, w_read=args.w_read)
         callbacks = _train_callbacks(args)
         trainer = Trainer(recipe, out, steps=args.steps, save_every=args.save_every,
-                          sample_every=args.sample_every, device=args.device,
+                          sample_every=args.sample_every, keep_every=args.keep_every,
+                          device=args.device,
                           progress=not args.no_progress, callbacks=callbacks)
         if args.resume and trainer.resume():
             if trainer.is_main:

@@ -59,6 +59,23 @@ def test_resume_is_exact(arch: str, tmp_path) -> None:
     assert cfg["step"] == 6 and cfg["architecture"] == arch
 
 
+def test_keep_every_keeps_the_model_of_those_steps(tmp_path) -> None:
+    """``keep_every`` leaves ``snapshots/STEP`` beside the overwritten ``model``: the weights
+    of exactly that step (the 4-step snapshot equals a separate 4-step run's model)."""
+    Trainer(make("cvae"), tmp_path / "long", steps=5, progress=False, sample_every=100,
+            save_every=100, keep_every=2).fit()
+    kept = sorted(p.name for p in (tmp_path / "long" / "snapshots").glob("*.json"))
+    assert kept == ["2.json", "4.json"]
+    Trainer(make("cvae"), tmp_path / "short", steps=4, progress=False, sample_every=100,
+            save_every=100).fit()
+    snap, cfg = load_checkpoint(tmp_path / "long" / "snapshots" / "4", kind="model")
+    ref, _ = load_checkpoint(tmp_path / "short" / "model", kind="model")
+    assert cfg["step"] == 4 and snap.keys() == ref.keys()
+    assert all(torch.equal(snap[k], ref[k]) for k in ref)
+    _, last = load_checkpoint(tmp_path / "long" / "model", kind="model")
+    assert last["step"] == 5
+
+
 @pytest.mark.parametrize("arch,key", [("cvae", "l1"), ("two-decoder", "l1"), ("cgan", "loss_d")])
 def test_overfits_a_fixed_batch(arch: str, key: str, tmp_path) -> None:
     """On one repeated batch the loss must fall by a clear factor: reconstruction for the

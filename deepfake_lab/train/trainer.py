@@ -210,7 +210,9 @@ class Trainer:
     """Runs a :class:`Recipe` for ``steps`` steps, writing into ``out_dir``.
 
     Files: ``model.safetensors/.json`` (inference), ``state.safetensors/.json`` (resume),
-    ``log.jsonl`` (one line per ``log_every`` steps), ``samples/step_NNNNNN.png``.
+    ``log.jsonl`` (one line per ``log_every`` steps), ``samples/step_NNNNNN.png``, and with
+    ``keep_every = N`` the inference checkpoint of every N-th step as ``snapshots/STEP``
+    (what ``scripts/average_checkpoints.py`` averages; ``model`` is overwritten each save).
 
     ``callbacks`` are :class:`~deepfake_lab.train.callbacks.Callback` objects, or plain
     callables ``cb(trainer, row)`` called at each log step.  ``preview_every`` (default:
@@ -221,8 +223,9 @@ class Trainer:
                  log_every: int = 25, sample_every: int = 500, save_every: int = 500,
                  device: str | torch.device | None = None, amp: bool = True,
                  progress: bool = True, callbacks: list | None = None,
-                 preview_every: int | None = None) -> None:
+                 preview_every: int | None = None, keep_every: int = 0) -> None:
         self.recipe, self.out = recipe, Path(out_dir)
+        self.keep_every = keep_every
         self.steps, self.log_every = steps, log_every
         self.sample_every, self.save_every = sample_every, save_every
         self.preview_every = preview_every or sample_every
@@ -294,12 +297,16 @@ class Trainer:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def save(self) -> None:
-        """Atomically write the inference checkpoint and the training state (rank 0)."""
+    def save(self, keep: bool = False) -> None:
+        """Atomically write the inference checkpoint and the training state (rank 0);
+        ``keep``: also keep this step's inference checkpoint as ``snapshots/STEP``."""
         if self.is_main:
             r = self.recipe
             cfg = {**r.config(), "step": self.step}
             save_checkpoint(self.out / "model", r.inference_state(), cfg)
+            if keep:
+                save_checkpoint(self.out / "snapshots" / str(self.step), r.inference_state(),
+                                cfg)
             tensors = {f"model.{k}": v for k, v in r.model.state_dict().items()}
             opt = {k: flatten_state(f"opt.{k}", o.state_dict(), tensors)
                    for k, o in r.optimizers.items()}
@@ -475,9 +482,11 @@ class Trainer:
                         self.save_samples(grid)
                     if show:
                         self.emit("on_preview", *self._cpu(grid))
-                if self.step % self.save_every == 0 or last or self._save_now.is_set():
+                keep = self.keep_every > 0 and self.step % self.keep_every == 0
+                if (self.step % self.save_every == 0 or last or keep
+                        or self._save_now.is_set()):
                     self._save_now.clear()
-                    self.save()
+                    self.save(keep=keep)
                 self.emit("on_step")
                 bar.update(1)
             if self.step < self.steps:  # stopped: log what is left, checkpoint, last preview

@@ -16,7 +16,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     ``facesets`` (bundled sample names or folders) switches to real faces: the two-decoder
     model's people are then those facesets, the CVAE learns one identity per faceset.
     ``reader`` / ``w_read`` (CVAE): the attribute-reader loss of :mod:`.reader` (a reader
-    given without a weight gets 0.2, the weight of the bundled CVAE's polish).
+    given without a weight gets 0.2, the first stage of the bundled CVAE's polish; its
+    second stage used 0.5).
     """
     from dataclasses import replace
 

@@ -76,6 +76,16 @@ def test_keep_every_keeps_the_model_of_those_steps(tmp_path) -> None:
     assert last["step"] == 5
 
 
+@pytest.mark.parametrize("kw", [{"save_every": 0}, {"sample_every": -5}, {"log_every": 0},
+                                {"keep_every": -1}])
+def test_nonsense_intervals_are_refused_before_training(kw: dict, tmp_path) -> None:
+    """A zero interval would divide by zero at the first step; refuse it with its name."""
+    name = next(iter(kw)).replace("_", "-")
+    with pytest.raises(ValueError, match=name):
+        Trainer(make("cvae"), tmp_path, steps=2, progress=False, **kw)
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("arch,key", [("cvae", "l1"), ("two-decoder", "l1"), ("cgan", "loss_d")])
 def test_overfits_a_fixed_batch(arch: str, key: str, tmp_path) -> None:
     """On one repeated batch the loss must fall by a clear factor: reconstruction for the

@@ -224,6 +224,13 @@ class Trainer:
                  device: str | torch.device | None = None, amp: bool = True,
                  progress: bool = True, callbacks: list | None = None,
                  preview_every: int | None = None, keep_every: int = 0) -> None:
+        for name, every in (("log_every", log_every), ("sample_every", sample_every),
+                            ("save_every", save_every)):
+            if every < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be at least 1 step "
+                                 f"(got {every})")
+        if keep_every < 0:
+            raise ValueError(f"keep-every must be 0 (off) or a number of steps (got {keep_every})")
         self.recipe, self.out = recipe, Path(out_dir)
         self.keep_every = keep_every
         self.steps, self.log_every = steps, log_every

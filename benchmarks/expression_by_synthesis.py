@@ -33,6 +33,8 @@ from deepfake_lab.eval.judges import load_judge
 from deepfake_lab.eval.swap_eval import conditional_problems
 from deepfake_lab.registry import list_models, load_model
 
+EXPRESSION = [a.name for a in SCHEMA.expression]   # the schema's expression block, in order
+
 
 def _line_stats(read: torch.Tensor, asked: torch.Tensor) -> dict:
     da, dr = asked - asked.mean(), read - read.mean()
@@ -46,14 +48,13 @@ def measure(swap, n: int, seed: int, grid_points: int, judge) -> dict:
     """Per expression attribute: by-synthesis slope/bias/MAE and the judge's MAE."""
     _, problems = conditional_problems(n, seed=seed)
     grid = torch.linspace(-1, 1, grid_points)
-    names = [a.name for a in SCHEMA.expression]
     expr = SCHEMA.expression_slice
     read, judged, asked, done = [], [], [], 0
     for b in problems:
         out = swap(b).float().cpu().clamp(-1, 1)
         a_t = b["target_attributes"]
         read.append(torch.stack([read_by_synthesis(out, a_t, b["scene"], SCHEMA.index(name),
-                                                   grid) for name in names], 1))  # (B, E)
+                                                   grid) for name in EXPRESSION], 1))  # (B, E)
         judged.append(judge(out)[:, expr])
         asked.append(a_t[:, expr])
         done += len(out)
@@ -62,12 +63,13 @@ def measure(swap, n: int, seed: int, grid_points: int, judge) -> dict:
     read_u, judged_u, asked_u = (SCHEMA.denormalize(torch.cat(v)[:n], "expression")
                                  for v in (read, judged, asked))           # (n, E), units
     result = {}
-    for i, name in enumerate(names):
+    for i, name in enumerate(EXPRESSION):
         result[name] = {**_line_stats(read_u[:, i], asked_u[:, i]),
                         "judge_mae": round((judged_u[:, i] - asked_u[:, i]).abs().mean().item(),
                                            3)}
-    result["mean_mae"] = round(sum(result[m]["mae"] for m in names) / len(names), 4)
-    result["judge_mean_mae"] = round(sum(result[m]["judge_mae"] for m in names) / len(names), 4)
+    result["mean_mae"] = round(sum(result[m]["mae"] for m in EXPRESSION) / len(EXPRESSION), 4)
+    result["judge_mean_mae"] = round(sum(result[m]["judge_mae"] for m in EXPRESSION)
+                                     / len(EXPRESSION), 4)
     return result
 
 
@@ -97,13 +99,12 @@ def main() -> None:
     if args.json:
         print(json.dumps({"n": args.n, "rows": rows, "seconds": round(time.perf_counter() - t0)}))
         return
-    attrs = [a.name for a in SCHEMA.expression]
     print(f"{args.n} held-out swaps; by synthesis: slope / bias / MAE, then the judge's MAE")
-    print("| output | " + " | ".join(attrs) + " | mean MAE (judge) |")
-    print("|---|" + "---|" * (len(attrs) + 1))
+    print("| output | " + " | ".join(EXPRESSION) + " | mean MAE (judge) |")
+    print("|---|" + "---|" * (len(EXPRESSION) + 1))
     for name, r in rows.items():
         cells = [f"{r[a]['slope']:.2f} / {r[a]['bias']:+.2f} / {r[a]['mae']:.3f} "
-                 f"({r[a]['judge_mae']:.3f})" for a in attrs]
+                 f"({r[a]['judge_mae']:.3f})" for a in EXPRESSION]
         print(f"| {name} | " + " | ".join(cells)
               + f" | {r['mean_mae']:.3f} ({r['judge_mean_mae']:.3f}) |")
 

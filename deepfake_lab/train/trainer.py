@@ -309,11 +309,10 @@ class Trainer:
         ``keep``: also keep this step's inference checkpoint as ``snapshots/STEP``."""
         if self.is_main:
             r = self.recipe
-            cfg = {**r.config(), "step": self.step}
-            save_checkpoint(self.out / "model", r.inference_state(), cfg)
+            cfg, weights = {**r.config(), "step": self.step}, r.inference_state()
+            save_checkpoint(self.out / "model", weights, cfg)
             if keep:
-                save_checkpoint(self.out / "snapshots" / str(self.step), r.inference_state(),
-                                cfg)
+                save_checkpoint(self.out / "snapshots" / str(self.step), weights, cfg)
             tensors = {f"model.{k}": v for k, v in r.model.state_dict().items()}
             opt = {k: flatten_state(f"opt.{k}", o.state_dict(), tensors)
                    for k, o in r.optimizers.items()}

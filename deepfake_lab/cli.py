@@ -105,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "and sizes (a bundled name or a run's model), with fresh optimisers; "
                         "--steps is the total to reach")
     t.add_argument("--reader", default=None, metavar="CKPT",
-                   help="cvae: a frozen attribute reader (a judge trained with another seed, "
-                        "never the evaluation judge) whose reading of each output joins the "
-                        "loss; sharpens what pixels under-weight, e.g. smiles")
+                   help="SynthFaces: a frozen attribute reader (a judge trained with another "
+                        "seed, never the evaluation judge) whose reading of each output joins "
+                        "the loss: the CVAE's reconstructions, the cGAN's and the pair's swaps; "
+                        "sharpens what pixels under-weight, e.g. smiles")
     t.add_argument("--w-read", type=float, default=None, metavar="W",
                    help="weight of the reader loss (default 0.2 when --reader is given)")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")

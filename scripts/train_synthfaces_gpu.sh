@@ -4,6 +4,8 @@
 #   bash scripts/train_synthfaces_gpu.sh start    # 8 min: CVAE + pair; the cGAN joins at 200 s,
 #                                                 # warm-started from the CVAE's newest checkpoint
 #   bash scripts/train_synthfaces_gpu.sh resume   # 3.4 min more of all three, exact resume
+#   bash scripts/train_synthfaces_gpu.sh reader   # 8 min: the bundled cGAN and pair continued,
+#                                                 # each with and without the attribute reader
 #
 # This is what produced the bundled `cvae-synthfaces-64`, `cgan-synthfaces-64` and
 # `two-decoder-ada-boris-64` (one H200, 16 cores; see deepfake_lab/weights/MODEL_CARD.md).
@@ -35,8 +37,29 @@ elif [ "$MODE" = resume ]; then
     deepfake-lab train "${args[@]}" "${common[@]}" --resume --max-minutes "$MINUTES" \
         --save-every 1000 > "runs/${run}_resume.log" 2>&1 &
   done
+elif [ "$MODE" = reader ]; then
+  # Continue the bundled cGAN and pair, each twice side by side: as before (the control) and
+  # with the frozen attribute reader reading their swaps (train/reader.py). Nothing is bundled:
+  # the candidates (each run's final model and the mean of its last kept snapshots) are chosen
+  # on a validation seed afterwards, see the model card.
+  MINUTES=${MINUTES:-8}; READER=${READER:-runs/reader/reader_synthfaces}
+  W_GAN=${W_GAN:-2.0}; W_PAIR=${W_PAIR:-0.5}; PAIR_BATCH=${PAIR_BATCH:-128}
+  keep=(--max-minutes "$MINUTES" --save-every 500)
+  deepfake-lab train "${cgan[@]/cgan_gpu/cgan_more}" "${common[@]}" "${keep[@]}" \
+      --continue-from cgan-synthfaces-64 --keep-every 1000 > runs/cgan_more.log 2>&1 &
+  deepfake-lab train "${cgan[@]/cgan_gpu/cgan_read}" "${common[@]}" "${keep[@]}" \
+      --continue-from cgan-synthfaces-64 --keep-every 1000 --reader "$READER" \
+      --w-read "$W_GAN" > runs/cgan_read.log 2>&1 &
+  deepfake-lab train "${pair[@]/td_gpu/td_more}" "${common[@]}" "${keep[@]}" \
+      --continue-from two-decoder-ada-boris-64 --keep-every 250 --batch "$PAIR_BATCH" \
+      > runs/td_more.log 2>&1 &
+  deepfake-lab train "${pair[@]/td_gpu/td_read}" "${common[@]}" "${keep[@]}" \
+      --continue-from two-decoder-ada-boris-64 --keep-every 250 --batch "$PAIR_BATCH" --reader "$READER" \
+      --w-read "$W_PAIR" > runs/td_read.log 2>&1 &
+  wait
+  exit 0
 else
-  echo "usage: $0 start|resume" >&2; exit 2
+  echo "usage: $0 start|resume|reader" >&2; exit 2
 fi
 wait
 python scripts/bundle_weights.py runs/cvae_gpu cvae-synthfaces-64 "CVAE on SynthFaces, 64 px"

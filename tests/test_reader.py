@@ -1,5 +1,6 @@
-"""The attribute-reader loss of the CVAE: it trains the decoder, never the reader, and it
-refuses the evaluation judge."""
+"""The attribute-reader loss: it trains the CVAE's decoder (and the cGAN's generator, the
+pair's decoders through their swaps), never the reader, reads a swap against the right
+frames, and refuses the evaluation judge."""
 
 from __future__ import annotations
 
@@ -7,15 +8,22 @@ import pytest
 import torch
 
 from deepfake_lab.checkpoints import save_checkpoint
+from deepfake_lab.data.synthfaces import SCHEMA
 from deepfake_lab.eval.judges import BUNDLED_JUDGE, Judge, judge_config
-from deepfake_lab.models import CVAEConfig
+from deepfake_lab.models import CGANConfig, CVAEConfig, TwoDecoderConfig
 from deepfake_lab.train import make_recipe
+from deepfake_lab.train.cgan import CGANRecipe, CGANTraining
 from deepfake_lab.train.cvae import CVAERecipe, CVAETraining
-from deepfake_lab.train.reader import load_reader
+from deepfake_lab.train.reader import load_reader, swap_read_loss
 from deepfake_lab.train.trainer import Trainer
+from deepfake_lab.train.two_decoder import TwoDecoderRecipe, TwoDecoderTraining
 
 TINY_CVAE = CVAEConfig(latent=4, enc_widths=(8, 8, 16, 16), dec_widths=(16, 16, 8, 8, 8),
                        hidden=16)
+TINY_CGAN = CGANConfig(z_dim=4, gen_widths=(16, 16, 8, 8, 8), disc_widths=(8, 8, 16, 16),
+                       disc_hidden=16)
+TINY_TWO = TwoDecoderConfig(people=("ada", "boris"), code_dim=16, enc_widths=(8, 8, 16, 16),
+                            dec_widths=(16, 16, 8, 8, 8))
 
 
 @pytest.fixture()
@@ -76,10 +84,52 @@ def test_reader_refuses_the_evaluation_judge() -> None:
         load_reader(BUNDLED_JUDGE)
 
 
-def test_reader_needs_a_file_and_a_cvae(tmp_path) -> None:
+def test_reader_needs_a_file_and_synthfaces(tmp_path) -> None:
     with pytest.raises(ValueError, match="needs a reader"):
         CVAETraining(TINY_CVAE, CVAERecipe(batch=4, w_read=0.5))
     with pytest.raises(ValueError, match="no reader"):
         CVAETraining(TINY_CVAE, CVAERecipe(batch=4, w_read=0.5, reader=str(tmp_path / "x")))
-    with pytest.raises(ValueError, match="for --arch cvae"):
-        make_recipe("two-decoder", reader=str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="reads SynthFaces"):
+        make_recipe("two-decoder", facesets=("woman", "man"), reader=str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="needs a reader"):
+        make_recipe("cgan", w_read=1.0)
+
+
+class FirstRow(torch.nn.Module):
+    """A stand-in reader whose reading of an image is the first row of its red channel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 0, 0, :SCHEMA.dim]
+
+
+def test_swap_is_read_against_the_source_pose_and_the_target_identity() -> None:
+    torch.manual_seed(0)
+    source, target = torch.rand(2, 4, 3, 32, 32).unbind(0)
+    reader, ids = FirstRow(), SCHEMA.identity_slice
+    right = source.clone()
+    right[:, 0, 0, ids] = target[:, 0, 0, ids]      # the source's pose, the target's identity
+    assert swap_read_loss(reader, right, source, target) == 0
+    assert swap_read_loss(reader, source, source, target) > 0    # still the source person
+    assert swap_read_loss(reader, target, source, target) > 0    # the target's own pose
+
+
+@pytest.mark.parametrize("arch", ["cgan", "two-decoder"])
+def test_swap_reader_trains_the_generator_not_the_reader(arch, reader_path, tmp_path) -> None:
+    if arch == "cgan":
+        recipe = CGANTraining(TINY_CGAN, CGANRecipe(batch=4, w_read=1.0,
+                                                    reader=str(reader_path)))
+        trained = recipe.model.generator
+    else:
+        recipe = TwoDecoderTraining(TINY_TWO, TwoDecoderRecipe(batch=3, w_read=1.0,
+                                                               reader=str(reader_path)))
+        trained = recipe.model.decoders
+    before = {k: v.clone() for k, v in recipe.reader.state_dict().items()}
+    weights = {k: v.clone() for k, v in trained.state_dict().items()}
+    Trainer(recipe, tmp_path / "run", steps=2, progress=False, sample_every=100,
+            save_every=100).fit()
+    assert all(torch.equal(before[k], v) for k, v in recipe.reader.state_dict().items())
+    assert any(not torch.equal(weights[k], v) for k, v in trained.state_dict().items())
+    assert '"read"' in (tmp_path / "run" / "log.jsonl").read_text()
+    assert len(recipe.hp.reader_sha256) == 64
+    # The CLI's recipe takes the reader too, with the documented default weight.
+    assert make_recipe(arch, reader=str(reader_path)).hp.w_read == 0.2

@@ -15,34 +15,31 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
 
     ``facesets`` (bundled sample names or folders) switches to real faces: the two-decoder
     model's people are then those facesets, the CVAE learns one identity per faceset.
-    ``reader`` / ``w_read`` (CVAE): the attribute-reader loss of :mod:`.reader` (a reader
-    given without a weight gets 0.2, the first stage of the bundled CVAE's polish; its
-    second stage used 0.5).
+    ``reader`` / ``w_read`` (SynthFaces only): the attribute-reader loss of :mod:`.reader`
+    - on the CVAE's reconstructions, on the cGAN's and the pair's swaps (a reader given
+    without a weight gets 0.2, the first stage of the bundled CVAE's polish).
     """
     from dataclasses import replace
 
+    read = {"reader": reader, "w_read": 0.2 if reader and w_read is None else w_read}
     if arch == "cvae":
         from ..models.cvae import CVAEConfig
         from .cvae import CVAERecipe, CVAETraining
-        hp = replace(CVAERecipe(seed=seed), **_given(batch=batch, lr=lr, reader=reader,
-                                                     w_read=w_read))
-        if reader and w_read is None:
-            hp = replace(hp, w_read=0.2)
+        hp = replace(CVAERecipe(seed=seed), **_given(batch=batch, lr=lr, **read))
         return CVAETraining(CVAEConfig(size=size), hp, facesets=facesets)
-    if reader or w_read:
-        raise ValueError("--reader / --w-read are for --arch cvae")
     if arch == "cgan":
         if facesets:
             raise ValueError("the cGAN trains on SynthFaces only; train a CVAE on facesets")
         from ..models.cgan import CGANConfig
         from .cgan import CGANRecipe, CGANTraining
         hp = replace(CGANRecipe(seed=seed, init_from=init_from),
-                     **_given(batch=batch, lr_g=lr, lr_d=None if lr is None else 2 * lr))
+                     **_given(batch=batch, lr_g=lr, lr_d=None if lr is None else 2 * lr,
+                              **read))
         return CGANTraining(None if init_from else CGANConfig(size=size), hp)
     if arch == "two-decoder":
         from ..models.two_decoder import TwoDecoderConfig
         from .two_decoder import TwoDecoderRecipe, TwoDecoderTraining
-        hp = replace(TwoDecoderRecipe(seed=seed), **_given(batch=batch, lr=lr))
+        hp = replace(TwoDecoderRecipe(seed=seed), **_given(batch=batch, lr=lr, **read))
         people = facesets or people
         return TwoDecoderTraining(TwoDecoderConfig(people=tuple(people), size=size), hp,
                                   facesets=bool(facesets))

@@ -14,6 +14,8 @@ inversion encoder when the model has one) or from the prior::
          loss_G = -D(fake, a_fake)                                  fool the critic
                   + w_aux * |D_aux(fake) - a_fake|                  show the asked attributes
                   + w_rec * L1(G(z, a), x)                          (with an encoder) stay the frame
+                  (+ w_read * |R(fake) - [R(x_next)_id | R(x)_pose,expr]|)  optional: a frozen
+                                                                    attribute reader, see reader.py
 
 Real and fake go through D in *one* call (concatenated), which is both faster and what DDP
 expects (one forward per backward).
@@ -37,6 +39,7 @@ from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_popul
 from ..data.synthfaces import SCHEMA
 from ..models.cgan import CGAN, CGANConfig
 from ..models.cvae import CVAEConfig
+from .reader import reader_for, swap_read_loss
 from .trainer import Recipe
 
 
@@ -52,6 +55,9 @@ class CGANRecipe:
     clip: float = 1.0
     init_from: str | None = None   # a CVAE checkpoint to warm-start G and E from
     seed: int = 0
+    w_read: float = 0.0            # weight of the frozen attribute reader's swap loss
+    reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
+    reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
 
 
 class CGANTraining(Recipe):
@@ -91,6 +97,7 @@ class CGANTraining(Recipe):
                                   (0.5, 0.999))}
         self.generators = {"z": torch.Generator().manual_seed(self.hp.seed + 1)}
         self.people, self.train_idx, self.test_idx = synthfaces_population()
+        self.reader = reader_for(self.hp)
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
         stream = SynthFacesStream(self.people, self.train_idx, batch_size=self.hp.batch,
@@ -141,13 +148,18 @@ class CGANTraining(Recipe):
             g_aux = F.smooth_l1_loss(a_hat.float(), a_fake, beta=0.05)
             g_rec = F.l1_loss(rec, x) if rec is not None else torch.zeros((), device=x.device)
             loss_g = g_adv + self.hp.w_aux * g_aux + self.hp.w_rec * g_rec
+            extra = {}
+            if self.reader is not None:   # the swap of row i shows the person of row i - 1
+                read = swap_read_loss(self.reader, fake, x, x.roll(1, dims=0))
+                loss_g = loss_g + self.hp.w_read * read
+                extra["read"] = read.detach()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         torch.nn.utils.clip_grad_norm_(self.model.generator.parameters(), self.hp.clip)
         opt_g.step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
                 "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean(),
-                "g_aux": g_aux.detach(), "g_rec": g_rec.detach()}
+                "g_aux": g_aux.detach(), "g_rec": g_rec.detach(), **extra}
 
     @torch.no_grad()
     def preview(self) -> tuple[torch.Tensor, int]:

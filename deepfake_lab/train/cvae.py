@@ -49,7 +49,7 @@ from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_popul
 from ..data.synthfaces import SCHEMA
 from ..eval.metrics import dssim_loss
 from ..models.cvae import CVAE, CVAEConfig, kl_divergence
-from .reader import file_sha256, load_reader, read_loss
+from .reader import read_loss, reader_for
 from .trainer import Recipe
 
 
@@ -93,21 +93,10 @@ class CVAETraining(Recipe):
         self.generators = {}
         if self.real is None:
             self.people, self.train_idx, self.test_idx = synthfaces_population()
-        self.reader = None
-        if self.hp.w_read > 0:
-            if not self.hp.reader:
-                raise ValueError("w_read > 0 needs a reader checkpoint (--reader PATH)")
-            if self.real is not None:
-                raise ValueError("the attribute reader reads SynthFaces attributes; it cannot "
-                                 "judge real facesets (their identities are learned)")
-            self.reader = load_reader(self.hp.reader)
-            self.hp.reader_sha256 = file_sha256(self.hp.reader)
-
-    def to(self, device: torch.device) -> CVAETraining:
-        super().to(device)
-        if self.reader is not None:  # frozen, outside ``nets``: never saved, never DDP-wrapped
-            self.reader.to(device)
-        return self
+        if self.hp.w_read > 0 and self.real is not None:
+            raise ValueError("the attribute reader reads SynthFaces attributes; it cannot "
+                             "judge real facesets (their identities are learned)")
+        self.reader = reader_for(self.hp)
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
         if self.real is not None:

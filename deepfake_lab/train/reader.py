@@ -14,6 +14,17 @@ attribute vector ``a``: a reader is itself imperfect (a short-trained one reads 
 about 0.8x their strength), and against ``a`` its shrinkage would ask the decoder to
 exaggerate.  Reading against reading, the reader's own errors cancel.
 
+A *swap* has no real image to be read against.  :func:`swap_read_loss` builds the reading it
+should have from two real frames: the source frame's pose and expression, and the identity
+read from another frame of the target person (the cGAN's batch and the two-decoder pair's
+other person both have one)::
+
+    want = [R(x_target_person)_identity | R(x_source)_pose,expression]
+    loss += w_read * judge_loss(R(swap), want)
+
+This trains the swap itself - the two-decoder recipe otherwise never sees one - the way
+SimSwap's identity loss does, still without any ground-truth swap.
+
 The reader ``R`` has the judge's architecture and is trained the same way (ground-truth
 renders of the *training* people only) but with its own seed and its own, shorter schedule:
 ``python -m deepfake_lab.eval.judges --seed 1 --out runs/reader/reader_synthfaces``.  It is
@@ -28,10 +39,12 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..checkpoints import CheckpointError, checkpoint_paths
+from ..data.synthfaces import SCHEMA
 from ..eval.judges import BUNDLED_JUDGE, Judge, judge_loss, load_judge
 
 
@@ -60,6 +73,19 @@ def load_reader(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     return net
 
 
+def reader_for(recipe: Any) -> Judge | None:
+    """The frozen reader a recipe's hyper-parameters ask for (``w_read``, ``reader``), or
+    ``None`` when ``w_read`` is 0; records the file's SHA-256 in ``reader_sha256`` so that a
+    resume with another reader is refused."""
+    if recipe.w_read <= 0:
+        return None
+    if not recipe.reader:
+        raise ValueError("w_read > 0 needs a reader checkpoint (--reader PATH)")
+    reader = load_reader(recipe.reader)
+    recipe.reader_sha256 = file_sha256(recipe.reader)
+    return reader
+
+
 def read_loss(reader: Judge, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``judge_loss`` between the reader's readings of the output ``x_hat`` and of the real
     image ``x`` (both (B, 3, S, S)).
@@ -69,3 +95,15 @@ def read_loss(reader: Judge, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tens
     with torch.no_grad():
         target = reader(x.float())                      # (B, dim)
     return judge_loss(reader(x_hat.float()), target)
+
+
+def swap_read_loss(reader: Judge, swap: torch.Tensor, source: torch.Tensor,
+                   target_person: torch.Tensor) -> torch.Tensor:
+    """``judge_loss`` between the reader's reading of a swap and the reading it should have:
+    identity as read from ``target_person`` (another real frame of the person swapped to),
+    pose and expression as read from ``source`` (the frame that was swapped).  All three are
+    (B, 3, S, S), row i of ``target_person`` showing the person row i was swapped to."""
+    with torch.no_grad():
+        want = SCHEMA.with_identity(reader(source.float()),                    # (B, dim)
+                                    reader(target_person.float())[:, SCHEMA.identity_slice])
+    return judge_loss(reader(swap.float()), want)

@@ -77,6 +77,7 @@ class Recipe:
     generators: dict[str, torch.Generator]
     device: torch.device = torch.device("cpu")
     autocast: Any = contextlib.nullcontext
+    reader: nn.Module | None = None   # a frozen attribute reader (see ``train/reader.py``)
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict[str, Any]]:
         """Training batches ``start, start+1, ...`` of this rank's shard, on the CPU."""
@@ -108,6 +109,8 @@ class Recipe:
     def to(self, device: torch.device) -> Recipe:
         self.device = device
         self.model.to(device)
+        if self.reader is not None:  # frozen, outside ``nets``: never saved, never DDP-wrapped
+            self.reader.to(device)
         return self
 
 

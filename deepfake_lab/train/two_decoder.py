@@ -10,6 +10,8 @@ network must learn what a face of that person looks like - which is exactly what
     warped_B, target_B = random_warp_pair(x_B)
     rec_A, rec_B = model(warped_A, warped_B)            # each through its own decoder
     loss = sum_k  L1(rec_k, target_k) + w_ssim * DSSIM(rec_k, target_k)
+           (+ w_read * sum_k |R(swap_k) - [R(x_other)_id | R(x_k)_pose,expr]|)   optional,
+                                                   SynthFaces only: see train/reader.py
 
 Data: either SynthFaces renders of the two people at random poses, expressions and scenes,
 or - the classic deepfake - two real facesets made by ``deepfake-lab extract`` (their last
@@ -37,6 +39,7 @@ from ..data.synthfaces import SCHEMA, Scene, identity_vector, render, sample_pos
 from ..eval.metrics import dssim_loss
 from ..models.two_decoder import TwoDecoder, TwoDecoderConfig
 from .augment import random_warp_pair
+from .reader import reader_for, swap_read_loss
 from .trainer import Recipe
 
 
@@ -50,6 +53,9 @@ class TwoDecoderRecipe:
     warp_scale: float = 0.04
     clip: float = 1.0
     seed: int = 0
+    w_read: float = 0.0            # weight of the frozen attribute reader's swap loss
+    reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
+    reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
 
 
 class TwoDecoderTraining(Recipe):
@@ -80,6 +86,10 @@ class TwoDecoderTraining(Recipe):
         self.generators = {"warp": torch.Generator().manual_seed(self.hp.seed + 1)}
         if self.real is None:
             self.identities = person_identities(self.cfg.people)      # (P, n_identity)
+        elif self.hp.w_read > 0:
+            raise ValueError("the attribute reader reads SynthFaces attributes; it cannot "
+                             "judge real facesets")
+        self.reader = reader_for(self.hp)
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
         if self.real is not None:
@@ -109,12 +119,21 @@ class TwoDecoderTraining(Recipe):
             l1 = sum(F.l1_loss(r, t) for r, t in zip(recs, targets, strict=True))
             dssim = sum(dssim_loss(r, t) for r, t in zip(recs, targets, strict=True))
             loss = l1 + self.hp.w_ssim * dssim
+            extra = {}
+            if self.reader is not None:
+                # Also draw each person's (unwarped) frames as the next person, and ask the
+                # reader to see that person with the frame's pose and expression.
+                n = len(targets)
+                read = sum(swap_read_loss(self.reader, self.model.swap(targets[k], (k + 1) % n),
+                                          targets[k], targets[(k + 1) % n]) for k in range(n))
+                loss = loss + self.hp.w_read * read
+                extra["read"] = read.detach()
         opt = self.optimizers["adam"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp.clip)
         opt.step()
-        return {"loss": loss.detach(), "l1": l1.detach(), "dssim": dssim.detach()}
+        return {"loss": loss.detach(), "l1": l1.detach(), "dssim": dssim.detach(), **extra}
 
     @torch.no_grad()
     def preview(self) -> tuple[torch.Tensor, int]:

@@ -115,14 +115,18 @@ def test_swap_is_read_against_the_source_pose_and_the_target_identity() -> None:
 
 @pytest.mark.parametrize("arch", ["cgan", "two-decoder"])
 def test_swap_reader_trains_the_generator_not_the_reader(arch, reader_path, tmp_path) -> None:
-    if arch == "cgan":
-        recipe = CGANTraining(TINY_CGAN, CGANRecipe(batch=4, w_read=1.0,
-                                                    reader=str(reader_path)))
-        trained = recipe.model.generator
-    else:
-        recipe = TwoDecoderTraining(TINY_TWO, TwoDecoderRecipe(batch=3, w_read=1.0,
-                                                               reader=str(reader_path)))
-        trained = recipe.model.decoders
+    def make(w: float):
+        if arch == "cgan":
+            return CGANTraining(TINY_CGAN, CGANRecipe(batch=4, w_read=w,
+                                                      reader=str(reader_path)))
+        return TwoDecoderTraining(TINY_TWO, TwoDecoderRecipe(batch=3, w_read=w,
+                                                             reader=str(reader_path)))
+
+    def part(r):  # what the reader's term trains
+        return r.model.generator if arch == "cgan" else r.model.decoders
+
+    recipe = make(1.0)
+    trained = part(recipe)
     before = {k: v.clone() for k, v in recipe.reader.state_dict().items()}
     weights = {k: v.clone() for k, v in trained.state_dict().items()}
     Trainer(recipe, tmp_path / "run", steps=2, progress=False, sample_every=100,
@@ -131,5 +135,15 @@ def test_swap_reader_trains_the_generator_not_the_reader(arch, reader_path, tmp_
     assert any(not torch.equal(weights[k], v) for k, v in trained.state_dict().items())
     assert '"read"' in (tmp_path / "run" / "log.jsonl").read_text()
     assert len(recipe.hp.reader_sha256) == 64
+    # The reader's term reaches the weights: from the same start, one step on the same batch
+    # with and without it ends in different weights.
+    after = []
+    for w in (0.0, 1.0):
+        r = make(w)
+        r.device = torch.device("cpu")
+        batch = next(r.batches(0, 0, 1))
+        r.training_step(batch, 0)
+        after.append(dict(part(r).state_dict()))
+    assert any(not torch.equal(after[0][k], after[1][k]) for k in after[0])
     # The CLI's recipe takes the reader too, with the documented default weight.
     assert make_recipe(arch, reader=str(reader_path)).hp.w_read == 0.2

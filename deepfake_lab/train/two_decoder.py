@@ -123,8 +123,9 @@ class TwoDecoderTraining(Recipe):
             if self.reader is not None:
                 # Also draw each person's (unwarped) frames as the next person, and ask the
                 # reader to see that person with the frame's pose and expression.
-                n = len(targets)
-                read = sum(swap_read_loss(self.reader, self.model.swap(targets[k], (k + 1) % n),
+                # (Not ``model.swap``: that is an inference helper, without gradients.)
+                n, enc, decs = len(targets), self.model.encoder, self.model.decoders
+                read = sum(swap_read_loss(self.reader, decs[(k + 1) % n](enc(targets[k])),
                                           targets[k], targets[(k + 1) % n]) for k in range(n))
                 loss = loss + self.hp.w_read * read
                 extra["read"] = read.detach()

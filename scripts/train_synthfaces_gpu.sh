@@ -6,9 +6,11 @@
 #   bash scripts/train_synthfaces_gpu.sh resume   # 3.4 min more of all three, exact resume
 #   bash scripts/train_synthfaces_gpu.sh reader   # 8 min: the bundled cGAN and pair continued,
 #                                                 # each with and without the attribute reader
+#                                                 # (this gave the cGAN bundled now, step 18,265)
 #
-# This is what produced the bundled `cvae-synthfaces-64`, `cgan-synthfaces-64` and
-# `two-decoder-ada-boris-64` (one H200, 16 cores; see deepfake_lab/weights/MODEL_CARD.md).
+# start + resume are the GPU stage of the bundled `cvae-synthfaces-64`, `cgan-synthfaces-64` and
+# `two-decoder-ada-boris-64` (one H200, 16 cores); reader is the cGAN's last stage and part of
+# the pair's (one H100). The full history: deepfake_lab/weights/MODEL_CARD.md.
 # MINUTES, GAN_AFTER (seconds) and GAN_MINUTES change the slots; THREADS the CPU threads of
 # each run. Each run judges 64 held-out swaps every 1,000 steps into runs/*/eval.jsonl, the
 # learning curves of the model card. Bundling overwrites the files in deepfake_lab/weights.
@@ -54,8 +56,8 @@ elif [ "$MODE" = reader ]; then
       --continue-from two-decoder-ada-boris-64 --keep-every 250 --batch "$PAIR_BATCH" \
       > runs/td_more.log 2>&1 &
   deepfake-lab train "${pair[@]/td_gpu/td_read}" "${common[@]}" "${keep[@]}" \
-      --continue-from two-decoder-ada-boris-64 --keep-every 250 --batch "$PAIR_BATCH" --reader "$READER" \
-      --w-read "$W_PAIR" > runs/td_read.log 2>&1 &
+      --continue-from two-decoder-ada-boris-64 --keep-every 250 --batch "$PAIR_BATCH" \
+      --reader "$READER" --w-read "$W_PAIR" > runs/td_read.log 2>&1 &
   wait
   exit 0
 else

@@ -93,10 +93,7 @@ class CVAETraining(Recipe):
         self.generators = {}
         if self.real is None:
             self.people, self.train_idx, self.test_idx = synthfaces_population()
-        if self.hp.w_read > 0 and self.real is not None:
-            raise ValueError("the attribute reader reads SynthFaces attributes; it cannot "
-                             "judge real facesets (their identities are learned)")
-        self.reader = reader_for(self.hp)
+        self.reader = reader_for(self.hp, facesets=self.real is not None)
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
         if self.real is not None:

@@ -73,12 +73,15 @@ def load_reader(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     return net
 
 
-def reader_for(recipe: Any) -> Judge | None:
+def reader_for(recipe: Any, facesets: bool = False) -> Judge | None:
     """The frozen reader a recipe's hyper-parameters ask for (``w_read``, ``reader``), or
     ``None`` when ``w_read`` is 0; records the file's SHA-256 in ``reader_sha256`` so that a
-    resume with another reader is refused."""
+    resume with another reader is refused.  Refused when training on real ``facesets``."""
     if recipe.w_read <= 0:
         return None
+    if facesets:
+        raise ValueError("the attribute reader reads SynthFaces attributes; it cannot judge "
+                         "real facesets (their identities are learned)")
     if not recipe.reader:
         raise ValueError("w_read > 0 needs a reader checkpoint (--reader PATH)")
     reader = load_reader(recipe.reader)

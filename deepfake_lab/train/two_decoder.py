@@ -86,10 +86,7 @@ class TwoDecoderTraining(Recipe):
         self.generators = {"warp": torch.Generator().manual_seed(self.hp.seed + 1)}
         if self.real is None:
             self.identities = person_identities(self.cfg.people)      # (P, n_identity)
-        elif self.hp.w_read > 0:
-            raise ValueError("the attribute reader reads SynthFaces attributes; it cannot "
-                             "judge real facesets")
-        self.reader = reader_for(self.hp)
+        self.reader = reader_for(self.hp, facesets=self.real is not None)
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
         if self.real is not None:

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from tiny_models import TINY_CVAE
 
 from deepfake_lab.attributes import learned_identity_schema
 from deepfake_lab.data.faceset_stream import (
@@ -19,14 +20,11 @@ from deepfake_lab.data.faceset_stream import (
 )
 from deepfake_lab.faces.align import transform_points
 from deepfake_lab.faces.estimate import estimate_pose
-from deepfake_lab.models import CVAEConfig, TwoDecoderConfig
+from deepfake_lab.models import TwoDecoderConfig
 from deepfake_lab.registry import load_model
 from deepfake_lab.train.cvae import CVAERecipe, CVAETraining
 from deepfake_lab.train.trainer import Trainer
 from deepfake_lab.train.two_decoder import TwoDecoderRecipe, TwoDecoderTraining
-
-TINY_CVAE = CVAEConfig(latent=4, enc_widths=(8, 8, 16, 16), dec_widths=(16, 16, 8, 8, 8),
-                       hidden=16)
 
 
 @pytest.fixture(scope="module")

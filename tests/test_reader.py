@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import TINY_CGAN, TINY_CVAE, TINY_TWO
 
 from deepfake_lab.checkpoints import save_checkpoint
 from deepfake_lab.data.synthfaces import SCHEMA
 from deepfake_lab.eval.judges import BUNDLED_JUDGE, Judge, judge_config
-from deepfake_lab.models import CGANConfig, CVAEConfig, TwoDecoderConfig
 from deepfake_lab.train import make_recipe
 from deepfake_lab.train.cgan import CGANRecipe, CGANTraining
 from deepfake_lab.train.cvae import CVAERecipe, CVAETraining
 from deepfake_lab.train.reader import load_reader, swap_read_loss
 from deepfake_lab.train.trainer import Trainer
 from deepfake_lab.train.two_decoder import TwoDecoderRecipe, TwoDecoderTraining
-
-TINY_CVAE = CVAEConfig(latent=4, enc_widths=(8, 8, 16, 16), dec_widths=(16, 16, 8, 8, 8),
-                       hidden=16)
-TINY_CGAN = CGANConfig(z_dim=4, gen_widths=(16, 16, 8, 8, 8), disc_widths=(8, 8, 16, 16),
-                       disc_hidden=16)
-TINY_TWO = TwoDecoderConfig(people=("ada", "boris"), code_dim=16, enc_widths=(8, 8, 16, 16),
-                            dec_widths=(16, 16, 8, 8, 8))
 
 
 @pytest.fixture()
@@ -108,9 +101,10 @@ def test_swap_is_read_against_the_source_pose_and_the_target_identity() -> None:
     reader, ids = FirstRow(), SCHEMA.identity_slice
     right = source.clone()
     right[:, 0, 0, ids] = target[:, 0, 0, ids]      # the source's pose, the target's identity
-    assert swap_read_loss(reader, right, source, target) == 0
-    assert swap_read_loss(reader, source, source, target) > 0    # still the source person
-    assert swap_read_loss(reader, target, source, target) > 0    # the target's own pose
+    readings = reader(source), reader(target)
+    assert swap_read_loss(reader, right, *readings) == 0
+    assert swap_read_loss(reader, source, *readings) > 0    # still the source person
+    assert swap_read_loss(reader, target, *readings) > 0    # the target's own pose
 
 
 @pytest.mark.parametrize("arch", ["cgan", "two-decoder"])

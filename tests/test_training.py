@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import TINY_CGAN, TINY_CVAE, TINY_TWO
 
 from deepfake_lab.checkpoints import load_checkpoint
-from deepfake_lab.models import CGANConfig, CVAEConfig, TwoDecoderConfig
 from deepfake_lab.train.cgan import CGANRecipe, CGANTraining
 from deepfake_lab.train.cvae import CVAERecipe, CVAETraining
 from deepfake_lab.train.trainer import Trainer, TrainingDiverged
 from deepfake_lab.train.two_decoder import TwoDecoderRecipe, TwoDecoderTraining
-
-TINY_CVAE = CVAEConfig(latent=4, enc_widths=(8, 8, 16, 16), dec_widths=(16, 16, 8, 8, 8),
-                       hidden=16)
-TINY_CGAN = CGANConfig(z_dim=4, gen_widths=(16, 16, 8, 8, 8), disc_widths=(8, 8, 16, 16),
-                       disc_hidden=16)
-TINY_TWO = TwoDecoderConfig(people=("ada", "boris"), code_dim=16, enc_widths=(8, 8, 16, 16),
-                            dec_widths=(16, 16, 8, 8, 8))
 
 
 def make(arch: str, seed: int = 0):

@@ -150,7 +150,9 @@ class CGANTraining(Recipe):
             loss_g = g_adv + self.hp.w_aux * g_aux + self.hp.w_rec * g_rec
             extra = {}
             if self.reader is not None:   # the swap of row i shows the person of row i - 1
-                read = swap_read_loss(self.reader, fake, x, x.roll(1, dims=0))
+                with torch.no_grad():
+                    r = self.reader(x)                                      # (B, dim)
+                read = swap_read_loss(self.reader, fake, r, r.roll(1, dims=0))
                 loss_g = loss_g + self.hp.w_read * read
                 extra["read"] = read.detach()
         opt_g.zero_grad(set_to_none=True)

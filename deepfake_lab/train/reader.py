@@ -20,7 +20,8 @@ read from another frame of the target person (the cGAN's batch and the two-decod
 other person both have one)::
 
     want = [R(x_target_person)_identity | R(x_source)_pose,expression]
-    loss += w_read * judge_loss(R(swap), want)
+    loss += w_read * judge_loss(R(swap), want)          # swap_read_loss(R, swap, R(x_source),
+                                                        #                R(x_target_person))
 
 This trains the swap itself - the two-decoder recipe otherwise never sees one - the way
 SimSwap's identity loss does, still without any ground-truth swap.
@@ -100,13 +101,12 @@ def read_loss(reader: Judge, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tens
     return judge_loss(reader(x_hat.float()), target)
 
 
-def swap_read_loss(reader: Judge, swap: torch.Tensor, source: torch.Tensor,
-                   target_person: torch.Tensor) -> torch.Tensor:
-    """``judge_loss`` between the reader's reading of a swap and the reading it should have:
-    identity as read from ``target_person`` (another real frame of the person swapped to),
-    pose and expression as read from ``source`` (the frame that was swapped).  All three are
-    (B, 3, S, S), row i of ``target_person`` showing the person row i was swapped to."""
-    with torch.no_grad():
-        want = SCHEMA.with_identity(reader(source.float()),                    # (B, dim)
-                                    reader(target_person.float())[:, SCHEMA.identity_slice])
+def swap_read_loss(reader: Judge, swap: torch.Tensor, source_reading: torch.Tensor,
+                   target_reading: torch.Tensor) -> torch.Tensor:
+    """``judge_loss`` between the reader's reading of a swap (B, 3, S, S) and the reading it
+    should have: identity from ``target_reading`` (the reader's reading of another real frame
+    of the person swapped to), pose and expression from ``source_reading`` (its reading of the
+    frame that was swapped); both (B, dim), row i belonging to swap i.  The callers read each
+    real frame once, without gradients, and pass the readings."""
+    want = SCHEMA.with_identity(source_reading, target_reading[:, SCHEMA.identity_slice])
     return judge_loss(reader(swap.float()), want)

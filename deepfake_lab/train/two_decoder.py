@@ -122,8 +122,10 @@ class TwoDecoderTraining(Recipe):
                 # reader to see that person with the frame's pose and expression.
                 # (Not ``model.swap``: that is an inference helper, without gradients.)
                 n, enc, decs = len(targets), self.model.encoder, self.model.decoders
+                with torch.no_grad():
+                    r = [self.reader(t) for t in targets]                  # (B, dim) each
                 read = sum(swap_read_loss(self.reader, decs[(k + 1) % n](enc(targets[k])),
-                                          targets[k], targets[(k + 1) % n]) for k in range(n))
+                                          r[k], r[(k + 1) % n]) for k in range(n))
                 loss = loss + self.hp.w_read * read
                 extra["read"] = read.detach()
         opt = self.optimizers["adam"]

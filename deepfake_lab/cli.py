@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "sharpens what pixels under-weight, e.g. smiles")
     t.add_argument("--w-read", type=float, default=None, metavar="W",
                    help="weight of the reader loss (default 0.2 when --reader is given)")
+    t.add_argument("--read-identity", type=float, default=None, metavar="W",
+                   help="weight of each identity number in the reader loss (default 1; pose "
+                        "and expression numbers weigh 3): more asks swaps to look like their "
+                        "target more than to follow the source")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)

@@ -48,7 +48,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         recipe = make_recipe(args.arch, size=args.size, batch=args.batch, lr=args.lr,
                              seed=args.seed, people=people, init_from=args.init_from,
-                             facesets=facesets, reader=args.reader, w_read=args.w_read)
+                             facesets=facesets, reader=args.reader, w_read=args.w_read,
+                             read_identity=args.read_identity)
         callbacks = _train_callbacks(args)
         trainer = Trainer(recipe, out, steps=args.steps, save_every=args.save_every,
                           sample_every=args.sample_every, keep_every=args.keep_every,

@@ -66,6 +66,9 @@ def test_train_cli_rejects_bad_combinations(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--arch", "gan"])
     assert "invalid choice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--arch", "cgan", "--read-identity", "3", "--out", "runs/never"])
+    assert "needs --reader" in capsys.readouterr().err
 
 
 def test_generate_from_a_run_is_labelled_and_watermarked(tmp_path, capsys) -> None:

@@ -108,11 +108,12 @@ def _soften(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 GROUP_WEIGHTS = {"identity": 1.0, "pose": 3.0, "expression": 3.0}
 
 
-def judge_loss(pred: torch.Tensor, target: torch.Tensor,
-               schema: AttributeSchema = SCHEMA) -> torch.Tensor:
-    """Smooth-L1 on normalised attributes, pose and expression weighted up."""
+def judge_loss(pred: torch.Tensor, target: torch.Tensor, schema: AttributeSchema = SCHEMA,
+               weights: dict[str, float] | None = None) -> torch.Tensor:
+    """Smooth-L1 on normalised attributes, pose and expression weighted up
+    (``GROUP_WEIGHTS``; ``weights`` overrides some groups' weights)."""
     w = torch.ones(schema.dim, device=pred.device)
-    for group, weight in GROUP_WEIGHTS.items():
+    for group, weight in {**GROUP_WEIGHTS, **(weights or {})}.items():
         w[schema.group_slice(group)] = weight
     return (F.smooth_l1_loss(pred, target, beta=0.05, reduction="none") * w).mean()
 

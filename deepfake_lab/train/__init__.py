@@ -10,18 +10,23 @@ ARCHITECTURES = ("two-decoder", "cvae", "cgan")
 def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: float | None = None,
                 seed: int = 0, people: tuple[str, ...] = ("ada", "boris"),
                 init_from: str | None = None, facesets: tuple[str, ...] = (),
-                reader: str | None = None, w_read: float | None = None) -> Recipe:
+                reader: str | None = None, w_read: float | None = None,
+                read_identity: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
 
     ``facesets`` (bundled sample names or folders) switches to real faces: the two-decoder
     model's people are then those facesets, the CVAE learns one identity per faceset.
     ``reader`` / ``w_read`` (SynthFaces only): the attribute-reader loss of :mod:`.reader`
     - on the CVAE's reconstructions, on the cGAN's and the pair's swaps (a reader given
-    without a weight gets 0.2, the first stage of the bundled CVAE's polish).
+    without a weight gets 0.2, the first stage of the bundled CVAE's polish);
+    ``read_identity`` weighs its identity numbers (default 1; pose and expression weigh 3).
     """
     from dataclasses import replace
 
-    read = {"reader": reader, "w_read": 0.2 if reader and w_read is None else w_read}
+    if read_identity is not None and not reader:
+        raise ValueError("--read-identity weighs the reader's loss; it needs --reader")
+    read = {"reader": reader, "w_read": 0.2 if reader and w_read is None else w_read,
+            "read_identity": read_identity}
     if arch == "cvae":
         from ..models.cvae import CVAEConfig
         from .cvae import CVAERecipe, CVAETraining

@@ -57,6 +57,7 @@ class CGANRecipe:
     seed: int = 0
     w_read: float = 0.0            # weight of the frozen attribute reader's swap loss
     reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
+    read_identity: float = 1.0     # weight of each identity number in that loss (pose, expr: 3)
     reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
 
 
@@ -152,7 +153,8 @@ class CGANTraining(Recipe):
             if self.reader is not None:   # the swap of row i shows the person of row i - 1
                 with torch.no_grad():
                     r = self.reader(x)                                      # (B, dim)
-                read = swap_read_loss(self.reader, fake, r, r.roll(1, dims=0))
+                read = swap_read_loss(self.reader, fake, r, r.roll(1, dims=0),
+                                      self.hp.read_identity)
                 loss_g = loss_g + self.hp.w_read * read
                 extra["read"] = read.detach()
         opt_g.zero_grad(set_to_none=True)

@@ -26,6 +26,11 @@ other person both have one)::
 This trains the swap itself - the two-decoder recipe otherwise never sees one - the way
 SimSwap's identity loss does, still without any ground-truth swap.
 
+Each identity number weighs 1 in ``judge_loss`` and each pose and expression number 3 (the
+judge's training weights), so identity (15 numbers) is 15/36 of the loss.  The recipes'
+``read_identity`` (``--read-identity``) sets the identity weight: a swap that must look like
+its target more than it must follow the source's geometry asks for more.
+
 The reader ``R`` has the judge's architecture and is trained the same way (ground-truth
 renders of the *training* people only) but with its own seed and its own, shorter schedule:
 ``python -m deepfake_lab.eval.judges --seed 1 --out runs/reader/reader_synthfaces``.  It is
@@ -90,23 +95,26 @@ def reader_for(recipe: Any, facesets: bool = False) -> Judge | None:
     return reader
 
 
-def read_loss(reader: Judge, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def read_loss(reader: Judge, x_hat: torch.Tensor, x: torch.Tensor,
+              identity_weight: float = 1.0) -> torch.Tensor:
     """``judge_loss`` between the reader's readings of the output ``x_hat`` and of the real
-    image ``x`` (both (B, 3, S, S)).
+    image ``x`` (both (B, 3, S, S)); ``identity_weight`` weighs each identity number (pose
+    and expression numbers weigh 3, as when the judge is trained).
 
     The reader stays in eval mode (fixed batch-norm statistics); gradients flow into
     ``x_hat`` only."""
     with torch.no_grad():
         target = reader(x.float())                      # (B, dim)
-    return judge_loss(reader(x_hat.float()), target)
+    return judge_loss(reader(x_hat.float()), target, weights={"identity": identity_weight})
 
 
 def swap_read_loss(reader: Judge, swap: torch.Tensor, source_reading: torch.Tensor,
-                   target_reading: torch.Tensor) -> torch.Tensor:
+                   target_reading: torch.Tensor, identity_weight: float = 1.0) -> torch.Tensor:
     """``judge_loss`` between the reader's reading of a swap (B, 3, S, S) and the reading it
     should have: identity from ``target_reading`` (the reader's reading of another real frame
     of the person swapped to), pose and expression from ``source_reading`` (its reading of the
     frame that was swapped); both (B, dim), row i belonging to swap i.  The callers read each
-    real frame once, without gradients, and pass the readings."""
+    real frame once, without gradients, and pass the readings.  ``identity_weight`` as in
+    :func:`read_loss`."""
     want = SCHEMA.with_identity(source_reading, target_reading[:, SCHEMA.identity_slice])
-    return judge_loss(reader(swap.float()), want)
+    return judge_loss(reader(swap.float()), want, weights={"identity": identity_weight})

@@ -55,6 +55,7 @@ class TwoDecoderRecipe:
     seed: int = 0
     w_read: float = 0.0            # weight of the frozen attribute reader's swap loss
     reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
+    read_identity: float = 1.0     # weight of each identity number in that loss (pose, expr: 3)
     reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
 
 
@@ -125,7 +126,8 @@ class TwoDecoderTraining(Recipe):
                 with torch.no_grad():
                     r = [self.reader(t) for t in targets]                  # (B, dim) each
                 read = sum(swap_read_loss(self.reader, decs[(k + 1) % n](enc(targets[k])),
-                                          r[k], r[(k + 1) % n]) for k in range(n))
+                                          r[k], r[(k + 1) % n], self.hp.read_identity)
+                           for k in range(n))
                 loss = loss + self.hp.w_read * read
                 extra["read"] = read.detach()
         opt = self.optimizers["adam"]

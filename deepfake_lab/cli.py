@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of each identity number in the reader loss (default 1; pose "
                         "and expression numbers weigh 3): more asks swaps to look like their "
                         "target more than to follow the source")
+    t.add_argument("--code-critic", type=float, default=None, metavar="W",
+                   help="two-decoder: weight of the code critic that keeps the two people's "
+                        "codes indistinguishable, so swaps decode as sharply as "
+                        "reconstructions (DeepFaceLab's 'true face'; 0 turns it off)")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)

@@ -69,6 +69,9 @@ def test_train_cli_rejects_bad_combinations(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--arch", "cgan", "--read-identity", "3", "--out", "runs/never"])
     assert "needs --reader" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--arch", "cvae", "--code-critic", "0.1", "--out", "runs/never"])
+    assert "--code-critic is for --arch two-decoder" in capsys.readouterr().err
 
 
 def test_generate_from_a_run_is_labelled_and_watermarked(tmp_path, capsys) -> None:

@@ -18,14 +18,17 @@ def make(arch: str, seed: int = 0):
         return CVAETraining(TINY_CVAE, CVAERecipe(batch=4, capacity_steps=10, seed=seed))
     if arch == "cgan":
         return CGANTraining(TINY_CGAN, CGANRecipe(batch=4, seed=seed))
-    return TwoDecoderTraining(TINY_TWO, TwoDecoderRecipe(batch=3, seed=seed))
+    w_code = 0.1 if arch == "two-decoder+critic" else 0.0
+    return TwoDecoderTraining(TINY_TWO, TwoDecoderRecipe(batch=3, seed=seed, w_code=w_code))
 
 
 def weights(recipe) -> dict[str, torch.Tensor]:
-    return {k: v.clone() for k, v in recipe.model.state_dict().items()}
+    """The model's weights and those of its training-only networks (the code critic)."""
+    nets = {"model": recipe.model, **recipe.training_nets()}
+    return {f"{n}.{k}": v.clone() for n, m in nets.items() for k, v in m.state_dict().items()}
 
 
-@pytest.mark.parametrize("arch", ["cvae", "cgan", "two-decoder"])
+@pytest.mark.parametrize("arch", ["cvae", "cgan", "two-decoder", "two-decoder+critic"])
 def test_resume_is_exact(arch: str, tmp_path) -> None:
     """K steps, stop, resume, K more == 2K steps in one run (bit-identical weights on CPU)."""
     one = make(arch)
@@ -49,7 +52,7 @@ def test_resume_is_exact(arch: str, tmp_path) -> None:
         assert (tmp_path / "two" / name).exists()
     assert list((tmp_path / "two" / "samples").glob("step_*.png"))
     _, cfg = load_checkpoint(tmp_path / "two" / "model", kind="model")
-    assert cfg["step"] == 6 and cfg["architecture"] == arch
+    assert cfg["step"] == 6 and cfg["architecture"] == arch.split("+")[0]
 
 
 def test_keep_every_keeps_the_model_of_those_steps(tmp_path) -> None:

@@ -60,9 +60,16 @@ class SharedEncoder(nn.Module):
         self.to_code = nn.Linear(self.convs.out_dim, cfg.code_dim)
         self.from_code = nn.Linear(cfg.code_dim, self.c0 * 16)
 
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> the bottleneck code (B, code_dim)."""
+        return self.to_code(self.convs(x))
+
+    def inflate(self, code: torch.Tensor) -> torch.Tensor:
+        """(B, code_dim) -> (B, C0, 4, 4), what the decoders start from."""
+        return F.leaky_relu(self.from_code(code), 0.2).view(len(code), self.c0, 4, 4)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        code = self.to_code(self.convs(x))                          # (B, code_dim)
-        return F.leaky_relu(self.from_code(code), 0.2).view(len(x), self.c0, 4, 4)
+        return self.inflate(self.code(x))
 
 
 class PersonDecoder(nn.Module):
@@ -102,10 +109,15 @@ class TwoDecoder(nn.Module):
             return self.cfg.people.index(person)
         raise ValueError(f"this model knows {list(self.cfg.people)}, not {person!r}")
 
-    def forward(self, *batches: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, *batches: torch.Tensor, return_codes: bool = False
+                ) -> list[torch.Tensor] | tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Each batch reconstructed by its own person's decoder; with ``return_codes`` also
+        each batch's bottleneck codes (B, code_dim), for a code critic."""
         if len(batches) != len(self.decoders):
             raise ValueError(f"expected {len(self.decoders)} batches, got {len(batches)}")
-        return [dec(self.encoder(x)) for dec, x in zip(self.decoders, batches, strict=True)]
+        codes = [self.encoder.code(x) for x in batches]
+        recs = [dec(self.encoder.inflate(c)) for dec, c in zip(self.decoders, codes, strict=True)]
+        return (recs, codes) if return_codes else recs
 
     @torch.no_grad()
     def swap(self, x: torch.Tensor, to: str | int) -> torch.Tensor:

@@ -11,7 +11,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                 seed: int = 0, people: tuple[str, ...] = ("ada", "boris"),
                 init_from: str | None = None, facesets: tuple[str, ...] = (),
                 reader: str | None = None, w_read: float | None = None,
-                read_identity: float | None = None) -> Recipe:
+                read_identity: float | None = None, code_critic: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
 
     ``facesets`` (bundled sample names or folders) switches to real faces: the two-decoder
@@ -20,11 +20,14 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     - on the CVAE's reconstructions, on the cGAN's and the pair's swaps (a reader given
     without a weight gets 0.2, the first stage of the bundled CVAE's polish);
     ``read_identity`` weighs its identity numbers (default 1; pose and expression weigh 3).
+    ``code_critic``: the two-decoder model's code-critic weight (``w_code``; 0 turns it off).
     """
     from dataclasses import replace
 
     if read_identity is not None and not reader:
         raise ValueError("--read-identity weighs the reader's loss; it needs --reader")
+    if code_critic is not None and arch != "two-decoder":
+        raise ValueError("--code-critic is for --arch two-decoder (the shared encoder's code)")
     read = {"reader": reader, "w_read": 0.2 if reader and w_read is None else w_read,
             "read_identity": read_identity}
     if arch == "cvae":
@@ -44,7 +47,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     if arch == "two-decoder":
         from ..models.two_decoder import TwoDecoderConfig
         from .two_decoder import TwoDecoderRecipe, TwoDecoderTraining
-        hp = replace(TwoDecoderRecipe(seed=seed), **_given(batch=batch, lr=lr, **read))
+        hp = replace(TwoDecoderRecipe(seed=seed), **_given(batch=batch, lr=lr, w_code=code_critic,
+                                                           **read))
         people = facesets or people
         return TwoDecoderTraining(TwoDecoderConfig(people=tuple(people), size=size), hp,
                                   facesets=bool(facesets))

@@ -100,6 +100,12 @@ class Recipe:
         """Tensors of the inference checkpoint (default: the whole model)."""
         return self.model.state_dict()
 
+    def training_nets(self) -> dict[str, nn.Module]:
+        """Networks that training needs and inference does not (the pair's code critic),
+        outside ``self.model``: saved in the training state, moved with the recipe.  Put
+        them in ``self.nets`` too to have them wrapped for distributed training."""
+        return {}
+
     @property
     def render_device(self) -> torch.device | None:
         """Where synthetic batches are rendered: on the GPU when training there (the CPU
@@ -109,6 +115,8 @@ class Recipe:
     def to(self, device: torch.device) -> Recipe:
         self.device = device
         self.model.to(device)
+        for net in self.training_nets().values():
+            net.to(device)
         if self.reader is not None:  # frozen, outside ``nets``: never saved, never DDP-wrapped
             self.reader.to(device)
         return self
@@ -317,6 +325,8 @@ class Trainer:
             if keep:
                 save_checkpoint(self.out / "snapshots" / str(self.step), weights, cfg)
             tensors = {f"model.{k}": v for k, v in r.model.state_dict().items()}
+            for name, net in r.training_nets().items():
+                tensors.update({f"train.{name}.{k}": v for k, v in net.state_dict().items()})
             opt = {k: flatten_state(f"opt.{k}", o.state_dict(), tensors)
                    for k, o in r.optimizers.items()}
             for k, g in r.generators.items():
@@ -341,6 +351,14 @@ class Trainer:
             raise ValueError(f"{self.out} holds a {cfg.get('arch')!r} run, not {r.arch!r}")
         self._match_saved_recipe(cfg.get("model_config", {}).get("recipe"))
         r.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        for name, net in r.training_nets().items():
+            prefix = f"train.{name}."
+            part = {k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)}
+            if not part:
+                raise ValueError(f"{self.out} was trained without a {name}; resume it with the "
+                                 "same settings, or start a new run from its weights with "
+                                 "--continue-from")
+            net.load_state_dict(part)
         for k, o in r.optimizers.items():
             o.load_state_dict(unflatten_state(cfg["optimizers"][k], t))
         for k, g in r.generators.items():

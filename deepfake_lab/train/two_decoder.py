@@ -10,8 +10,14 @@ network must learn what a face of that person looks like - which is exactly what
     warped_B, target_B = random_warp_pair(x_B)
     rec_A, rec_B = model(warped_A, warped_B)            # each through its own decoder
     loss = sum_k  L1(rec_k, target_k) + w_ssim * DSSIM(rec_k, target_k)
+           + w_code * CE(critic(codes), uniform)        # the code critic (models/code_critic.py)
            (+ w_read * sum_k |R(swap_k) - [R(x_other)_id | R(x_k)_pose,expr]|)   optional,
                                                    SynthFaces only: see train/reader.py
+
+The code critic (DeepFaceLab's "true face" power, on by default) learns, in its own step, to
+tell from the encoder's code whose frame it was; the encoder is asked to leave it guessing.
+Then the codes of A's frames are codes B's decoder has trained on, and the swap is drawn as
+sharply as a reconstruction instead of as a blurry guess.
 
 Data: either SynthFaces renders of the two people at random poses, expressions and scenes,
 or - the classic deepfake - two real facesets made by ``deepfake-lab extract`` (their last
@@ -37,6 +43,7 @@ from ..data.faceset_stream import (
 from ..data.synth_datasets import SynthFacesStream
 from ..data.synthfaces import SCHEMA, Scene, identity_vector, render, sample_pose_expression
 from ..eval.metrics import dssim_loss
+from ..models.code_critic import CodeCritic, confusion_loss
 from ..models.two_decoder import TwoDecoder, TwoDecoderConfig
 from .augment import random_warp_pair
 from .reader import reader_for, swap_read_loss
@@ -53,6 +60,8 @@ class TwoDecoderRecipe:
     warp_scale: float = 0.04
     clip: float = 1.0
     seed: int = 0
+    w_code: float = 0.0            # weight of the code critic's confusion loss (0: no critic)
+    lr_critic: float = 2e-4
     w_read: float = 0.0            # weight of the frozen attribute reader's swap loss
     reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
     read_identity: float = 1.0     # weight of each identity number in that loss (pose, expr: 3)
@@ -84,10 +93,19 @@ class TwoDecoderTraining(Recipe):
         self.nets = {"model": self.model}
         self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), self.hp.lr,
                                                     betas=(0.5, 0.999))}
+        self.critic = None
+        if self.hp.w_code > 0:
+            self.critic = CodeCritic(self.cfg.code_dim, len(self.cfg.people))
+            self.nets["critic"] = self.critic
+            self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(),
+                                                         self.hp.lr_critic, betas=(0.5, 0.999))
         self.generators = {"warp": torch.Generator().manual_seed(self.hp.seed + 1)}
         if self.real is None:
             self.identities = person_identities(self.cfg.people)      # (P, n_identity)
         self.reader = reader_for(self.hp, facesets=self.real is not None)
+
+    def training_nets(self) -> dict[str, torch.nn.Module]:
+        return {} if self.critic is None else {"critic": self.critic}
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
         if self.real is not None:
@@ -112,30 +130,54 @@ class TwoDecoderTraining(Recipe):
                                   warp_scale=self.hp.warp_scale)
                  for k in range(len(self.cfg.people))]
         warped, targets = [w for w, _ in pairs], [t for _, t in pairs]
+        extra = {}
         with self.autocast():
-            recs = [r.float() for r in self.nets["model"](*warped)]
+            recs, codes = self.nets["model"](*warped, return_codes=True)  # (B,3,S,S), (B,code)
+            recs = [r.float() for r in recs]
             l1 = sum(F.l1_loss(r, t) for r, t in zip(recs, targets, strict=True))
             dssim = sum(dssim_loss(r, t) for r, t in zip(recs, targets, strict=True))
             loss = l1 + self.hp.w_ssim * dssim
-            extra = {}
-            if self.reader is not None:
-                # Also draw each person's (unwarped) frames as the next person, and ask the
-                # reader to see that person with the frame's pose and expression.
-                # (Not ``model.swap``: that is an inference helper, without gradients.)
-                n, enc, decs = len(targets), self.model.encoder, self.model.decoders
-                with torch.no_grad():
-                    r = [self.reader(t) for t in targets]                  # (B, dim) each
+        if self.critic is not None:
+            extra["critic"], confusion = self._critic_step(codes)
+            loss = loss + self.hp.w_code * confusion
+            extra["confusion"] = confusion.detach()
+        if self.reader is not None:
+            # Also draw each person's (unwarped) frames as the next person, and ask the
+            # reader to see that person with the frame's pose and expression.
+            # (Not ``model.swap``: that is an inference helper, without gradients.)
+            n, enc, decs = len(targets), self.model.encoder, self.model.decoders
+            with torch.no_grad():
+                r = [self.reader(t) for t in targets]                      # (B, dim) each
+            with self.autocast():
                 read = sum(swap_read_loss(self.reader, decs[(k + 1) % n](enc(targets[k])),
                                           r[k], r[(k + 1) % n], self.hp.read_identity)
                            for k in range(n))
-                loss = loss + self.hp.w_read * read
-                extra["read"] = read.detach()
+            loss = loss + self.hp.w_read * read
+            extra["read"] = read.detach()
         opt = self.optimizers["adam"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp.clip)
         opt.step()
         return {"loss": loss.detach(), "l1": l1.detach(), "dssim": dssim.detach(), **extra}
+
+    def _critic_step(self, codes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The code critic's optimiser step on each person's codes (B, code_dim), then the
+        encoder's side of the game: ``(critic loss, confusion loss)``, both ln P when the
+        critic cannot tell the people apart."""
+        code = torch.cat(codes).float()                                  # (P*B, code_dim)
+        who = torch.cat([torch.full((len(c),), k, device=code.device)
+                         for k, c in enumerate(codes)])
+        critic_loss = F.cross_entropy(self.nets["critic"](code.detach()), who)
+        opt = self.optimizers["critic"]
+        opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        opt.step()
+        # Leave the updated critic guessing.  Its weights are held fixed here (detached
+        # copies), so this term trains the encoder only.
+        fixed = {k: v.detach() for k, v in self.critic.named_parameters()}
+        confusion = confusion_loss(torch.func.functional_call(self.critic, fixed, (code,)))
+        return critic_loss.detach(), confusion
 
     @torch.no_grad()
     def preview(self) -> tuple[torch.Tensor, int]:

@@ -14,10 +14,11 @@ network must learn what a face of that person looks like - which is exactly what
            (+ w_read * sum_k |R(swap_k) - [R(x_other)_id | R(x_k)_pose,expr]|)   optional,
                                                    SynthFaces only: see train/reader.py
 
-The code critic (DeepFaceLab's "true face" power, on by default) learns, in its own step, to
-tell from the encoder's code whose frame it was; the encoder is asked to leave it guessing.
-Then the codes of A's frames are codes B's decoder has trained on, and the swap is drawn as
-sharply as a reconstruction instead of as a blurry guess.
+The code critic (DeepFaceLab's "true face" power; ``--code-critic 0.1``, off by default) learns,
+in its own step, to tell from the encoder's code whose frame it was; the encoder is asked to
+leave it guessing.  Then the codes of A's frames are codes B's decoder has trained on, and the
+swap is no longer B's decoder guessing at a code it never saw.  On the SynthFaces pair it
+raised identity retrieval from 71 % to 92 % in 600 CPU steps (the model card has the run).
 
 Data: either SynthFaces renders of the two people at random poses, expressions and scenes,
 or - the classic deepfake - two real facesets made by ``deepfake-lab extract`` (their last

@@ -7,6 +7,8 @@
 #   bash scripts/train_synthfaces_gpu.sh reader   # 8 min: the bundled cGAN and pair continued,
 #                                                 # each with and without the attribute reader
 #                                                 # (this gave the cGAN bundled now, step 18,265)
+#   bash scripts/train_synthfaces_gpu.sh critic   # 8 min: the bundled pair with its code critic,
+#                                                 # the bundled cGAN with the reader, side by side
 #
 # start + resume are the GPU stage of the bundled `cvae-synthfaces-64`, `cgan-synthfaces-64` and
 # `two-decoder-ada-boris-64` (one H200, 16 cores); reader is the cGAN's last stage and part of
@@ -60,8 +62,25 @@ elif [ "$MODE" = reader ]; then
       --reader "$READER" --w-read "$W_PAIR" > runs/td_read.log 2>&1 &
   wait
   exit 0
+elif [ "$MODE" = critic ]; then
+  # The next stage of the two models that miss bars: the pair with the code critic that took
+  # its identity from 71 to 9x % on two CPU cores (train/two_decoder.py), and the cGAN with the
+  # reader, whose identity was still rising when its last stage ended. Nothing is bundled:
+  # choose each run's final model or the mean of its last kept snapshots on the validation
+  # seed afterwards (the model card).
+  MINUTES=${MINUTES:-8}; READER=${READER:-runs/reader/reader_synthfaces}
+  W_GAN=${W_GAN:-2.0}; W_CODE=${W_CODE:-0.1}; PAIR_BATCH=${PAIR_BATCH:-128}
+  keep=(--max-minutes "$MINUTES" --save-every 500)
+  deepfake-lab train "${cgan[@]/cgan_gpu/cgan_read2}" "${common[@]}" "${keep[@]}" \
+      --continue-from cgan-synthfaces-64 --keep-every 1000 --reader "$READER" \
+      --w-read "$W_GAN" > runs/cgan_read2.log 2>&1 &
+  deepfake-lab train "${pair[@]/td_gpu/td_critic}" "${common[@]}" "${keep[@]}" \
+      --continue-from two-decoder-ada-boris-64 --keep-every 250 --batch "$PAIR_BATCH" \
+      --code-critic "$W_CODE" > runs/td_critic.log 2>&1 &
+  wait
+  exit 0
 else
-  echo "usage: $0 start|resume|reader" >&2; exit 2
+  echo "usage: $0 start|resume|reader|critic" >&2; exit 2
 fi
 wait
 python scripts/bundle_weights.py runs/cvae_gpu cvae-synthfaces-64 "CVAE on SynthFaces, 64 px"

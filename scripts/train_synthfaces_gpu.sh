@@ -7,8 +7,9 @@
 #   bash scripts/train_synthfaces_gpu.sh reader   # 8 min: the bundled cGAN and pair continued,
 #                                                 # each with and without the attribute reader
 #                                                 # (this gave the cGAN bundled now, step 18,265)
-#   bash scripts/train_synthfaces_gpu.sh critic   # 8 min: the bundled pair with its code critic,
-#                                                 # the bundled cGAN with the reader, side by side
+#   bash scripts/train_synthfaces_gpu.sh critic   # 8 min: the bundled pair with the code critic
+#                                                 # and the bundled cGAN with the reader, side by
+#                                                 # side (not run on a GPU yet)
 #
 # start + resume are the GPU stage of the bundled `cvae-synthfaces-64`, `cgan-synthfaces-64` and
 # `two-decoder-ada-boris-64` (one H200, 16 cores); reader is the cGAN's last stage and part of
@@ -63,9 +64,10 @@ elif [ "$MODE" = reader ]; then
   wait
   exit 0
 elif [ "$MODE" = critic ]; then
-  # The next stage of the two models that miss bars: the pair with the code critic that took
-  # its identity from 71 to 9x % on two CPU cores (train/two_decoder.py), and the cGAN with the
-  # reader, whose identity was still rising when its last stage ended. Nothing is bundled:
+  # The pair with the code critic that took its identity from 72 to 99 % in 75 minutes on two
+  # CPU cores (train/two_decoder.py; its pose error is still falling), and the cGAN, which
+  # misses its identity and expression bars, with the reader: its identity was still rising
+  # when its last stage ended. Nothing is bundled:
   # choose each run's final model or the mean of its last kept snapshots on the validation
   # seed afterwards (the model card).
   MINUTES=${MINUTES:-8}; READER=${READER:-runs/reader/reader_synthfaces}

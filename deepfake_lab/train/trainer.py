@@ -10,8 +10,8 @@ An architecture brings a :class:`Recipe`: its networks, optimisers, data and one
 * a tqdm progress bar, a ``log.jsonl`` line every ``log_every`` steps, a sample grid PNG every
   ``sample_every`` steps;
 * atomic checkpoints (``model.*`` for inference, ``state.*`` for training: optimiser moments,
-  training-only networks such as a critic, RNG states, step) and **exact** resume: K steps, stop, resume, K more gives the same weights
-  as 2K steps in one go;
+  training-only networks such as a critic, RNG states, step) and **exact** resume: K steps,
+  stop, resume, K more gives the same weights as 2K steps in one go;
 * a guard that stops with a clear message the moment a loss becomes NaN or infinite, before a
   broken model is saved over the last good checkpoint;
 * callbacks (:mod:`deepfake_lab.train.callbacks`): ``on_start``, ``on_step``, ``on_log`` (losses,

@@ -100,13 +100,15 @@ def test_generate_from_a_run_is_labelled_and_watermarked(tmp_path, capsys) -> No
     assert "no model" in capsys.readouterr().err
 
 
-def test_ddp_two_cpu_processes(tmp_path) -> None:
-    """The same train command under torchrun: 2 gloo processes, rank 0 writes the run."""
+@pytest.mark.parametrize("arch,extra", [("cvae", []), ("two-decoder", ["--code-critic", "0.1"])])
+def test_ddp_two_cpu_processes(arch, extra, tmp_path) -> None:
+    """The same train command under torchrun: 2 gloo processes, rank 0 writes the run (the
+    pair with its code critic: a second network with its own optimiser step, also wrapped)."""
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "deepfake_lab.cli", "train", "--arch", "cvae", "--steps", "3", "--batch", "2",
-           "--out", str(out), "--no-progress", "--device", "cpu"]
+           "-m", "deepfake_lab.cli", "train", "--arch", arch, "--steps", "3", "--batch", "2",
+           "--out", str(out), "--no-progress", "--device", "cpu", *extra]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, cfg = load_checkpoint(out / "model", kind="model")
@@ -115,3 +117,6 @@ def test_ddp_two_cpu_processes(tmp_path) -> None:
     assert state["world_size"] == 2
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 3
+    if extra:   # the critic's weights travel in the training state, not in the model
+        tensors, _ = load_checkpoint(out / "state", kind="training-state")
+        assert any(k.startswith("train.critic.") for k in tensors) and "critic" in rows[-1]

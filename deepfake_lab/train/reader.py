@@ -29,7 +29,9 @@ SimSwap's identity loss does, still without any ground-truth swap.
 Each identity number weighs 1 in ``judge_loss`` and each pose and expression number 3 (the
 judge's training weights), so identity (15 numbers) is 15/36 of the loss.  The recipes'
 ``read_identity`` (``--read-identity``) sets the identity weight: a swap that must look like
-its target more than it must follow the source's geometry asks for more.
+its target more than it must follow the source's geometry asks for more.  Measured, it did
+not help: weighted up on the pair, identity by the *judge* fell while the reader's loss fell
+(the decoders learned this reader's taste); see the model card.
 
 The reader ``R`` has the judge's architecture and is trained the same way (ground-truth
 renders of the *training* people only) but with its own seed and its own, shorter schedule:

@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="two-decoder: weight of a code critic that keeps the two people's "
                         "codes indistinguishable, so a swap's code is one the target's decoder "
                         "has trained on (DeepFaceLab's 'true face'; default 0: off; 0.1 "
-                        "raised the SynthFaces pair's identity retrieval from 71 to 92 %%)")
+                        "raised the SynthFaces pair's identity retrieval from 71 to 92 %%, but "
+                        "worsened the real pair's pose: it assumes both people show the same "
+                        "range of poses)")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)

@@ -17,6 +17,11 @@ from the decoder, where it belongs::
     critic step:   CE(critic(c.detach()), k)                    # learn to tell people apart
     encoder loss:  + w_code * CE(critic(c), uniform)            # leave it at 1/P each
 
+It assumes the two people show the same range of poses and expressions.  One distribution of
+codes for both is also one distribution of poses: where one person's footage never turns
+(the bundled real pair's man), the critic pulls pose out of the code and swaps follow the
+source's head less (measured in the model card).
+
 Only training uses it: it lives in the training state, not in the model's checkpoint.
 """
 

@@ -26,9 +26,9 @@ other person both have one)::
 This trains the swap itself - the two-decoder recipe otherwise never sees one - the way
 SimSwap's identity loss does, still without any ground-truth swap.
 
-Each identity number weighs 1 in ``judge_loss`` and each pose and expression number 3 (the
-judge's training weights), so identity (15 numbers) is 15/36 of the loss.  The recipes'
-``read_identity`` (``--read-identity``) sets the identity weight: a swap that must look like
+``judge_loss`` weighs each number by its group (``GROUP_WEIGHTS``, the judge's training
+weights: identity 1, pose and expression 3).  The recipes' ``read_identity``
+(``--read-identity``) sets the identity weight: a swap that must look like
 its target more than it must follow the source's geometry asks for more.  Measured, it did
 not help: weighted up on the pair, identity by the *judge* fell while the reader's loss fell
 (the decoders learned this reader's taste); see the model card.
@@ -53,7 +53,7 @@ import torch
 
 from ..checkpoints import CheckpointError, checkpoint_paths
 from ..data.synthfaces import SCHEMA
-from ..eval.judges import BUNDLED_JUDGE, Judge, judge_loss, load_judge
+from ..eval.judges import BUNDLED_JUDGE, GROUP_WEIGHTS, Judge, judge_loss, load_judge
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -98,10 +98,10 @@ def reader_for(recipe: Any, facesets: bool = False) -> Judge | None:
 
 
 def read_loss(reader: Judge, x_hat: torch.Tensor, x: torch.Tensor,
-              identity_weight: float = 1.0) -> torch.Tensor:
+              identity_weight: float = GROUP_WEIGHTS["identity"]) -> torch.Tensor:
     """``judge_loss`` between the reader's readings of the output ``x_hat`` and of the real
-    image ``x`` (both (B, 3, S, S)); ``identity_weight`` weighs each identity number (pose
-    and expression numbers weigh 3, as when the judge is trained).
+    image ``x`` (both (B, 3, S, S)); ``identity_weight`` weighs each identity number (the
+    other groups keep their ``GROUP_WEIGHTS``, as when the judge is trained).
 
     The reader stays in eval mode (fixed batch-norm statistics); gradients flow into
     ``x_hat`` only."""
@@ -111,7 +111,8 @@ def read_loss(reader: Judge, x_hat: torch.Tensor, x: torch.Tensor,
 
 
 def swap_read_loss(reader: Judge, swap: torch.Tensor, source_reading: torch.Tensor,
-                   target_reading: torch.Tensor, identity_weight: float = 1.0) -> torch.Tensor:
+                   target_reading: torch.Tensor,
+                   identity_weight: float = GROUP_WEIGHTS["identity"]) -> torch.Tensor:
     """``judge_loss`` between the reader's reading of a swap (B, 3, S, S) and the reading it
     should have: identity from ``target_reading`` (the reader's reading of another real frame
     of the person swapped to), pose and expression from ``source_reading`` (its reading of the

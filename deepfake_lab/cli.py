@@ -122,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "raised the SynthFaces pair's identity retrieval from 71 to 92 %%, but "
                         "worsened the real pair's pose: it assumes both people show the same "
                         "range of poses)")
+    t.add_argument("--anchor", type=float, default=None, metavar="W",
+                   help="cgan: weight of an anchor that keeps each swap's low frequencies "
+                        "(blurred by --anchor-blur px) those of the CVAE of --init-from, "
+                        "so the game sharpens the CVAE's swaps instead of changing whom they "
+                        "show (default 0: off)")
+    t.add_argument("--anchor-blur", type=float, default=None, metavar="SIGMA",
+                   help="cgan: the anchor compares the swaps blurred by a Gaussian of SIGMA px "
+                        "(default 1)")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)

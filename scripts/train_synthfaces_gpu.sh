@@ -10,6 +10,9 @@
 #   bash scripts/train_synthfaces_gpu.sh critic   # 8 min: the bundled pair with the code critic
 #                                                 # and the bundled cGAN with the reader, side by
 #                                                 # side (not run on a GPU yet)
+#   bash scripts/train_synthfaces_gpu.sh anchor   # 8 min: the bundled cGAN continued with the
+#                                                 # anchor to the CVAE and the reader, as on the
+#                                                 # CPU, at two anchor blurs (not run on a GPU yet)
 #
 # start + resume are the GPU stage of the bundled `cvae-synthfaces-64`, `cgan-synthfaces-64` and
 # `two-decoder-ada-boris-64` (one H200, 16 cores); reader is the cGAN's last stage and part of
@@ -81,8 +84,25 @@ elif [ "$MODE" = critic ]; then
       --code-critic "$W_CODE" > runs/td_critic.log 2>&1 &
   wait
   exit 0
+elif [ "$MODE" = anchor ]; then
+  # The cGAN's recipe since the anchor (train/cgan.py): its swaps stay the CVAE's when blurred,
+  # so the game adds detail instead of changing the person. An hour of one CPU core left it
+  # on a plateau just under its identity and expression bars (ID 86.9 %, expression 0.113);
+  # this continues the bundle at a GPU's batch, at its blur (0.5 px) and at twice it. Nothing
+  # is bundled: choose on the validation seed afterwards (the model card).
+  MINUTES=${MINUTES:-8}; READER=${READER:-runs/reader/reader_synthfaces}
+  W_READ=${W_READ:-1.0}; W_ANCHOR=${W_ANCHOR:-100}
+  keep=(--max-minutes "$MINUTES" --save-every 500 --keep-every 500 --reader "$READER"
+        --w-read "$W_READ" --init-from cvae-synthfaces-64 --anchor "$W_ANCHOR")
+  for blur in 0.5 1; do
+    deepfake-lab train "${cgan[@]/cgan_gpu/cgan_anchor_$blur}" "${common[@]}" "${keep[@]}" \
+        --continue-from cgan-synthfaces-64 --anchor-blur "$blur" \
+        > "runs/cgan_anchor_$blur.log" 2>&1 &
+  done
+  wait
+  exit 0
 else
-  echo "usage: $0 start|resume|reader|critic" >&2; exit 2
+  echo "usage: $0 start|resume|reader|critic|anchor" >&2; exit 2
 fi
 wait
 python scripts/bundle_weights.py runs/cvae_gpu cvae-synthfaces-64 "CVAE on SynthFaces, 64 px"

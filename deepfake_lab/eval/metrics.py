@@ -24,6 +24,8 @@ what papers and other tools report.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -96,6 +98,14 @@ def _blur(x: torch.Tensor, kernels: tuple[torch.Tensor, torch.Tensor]) -> torch.
     """Valid depthwise separable Gaussian: (B, C, H, W) -> (B, C, H-k+1, W-k+1)."""
     c = x.shape[1]
     return F.conv2d(F.conv2d(x, kernels[0], groups=c), kernels[1], groups=c)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of std ``sigma`` px, 'valid' (no padding, so no invented border):
+    ``(B, C, H, W) -> (B, C, H-k+1, W-k+1)`` with window ``k = 2 ceil(3 sigma) + 1``.  A pattern
+    of period ``p`` px keeps ``exp(-2 pi^2 sigma^2 / p^2)`` of its amplitude."""
+    k = _gaussian_window(2 * math.ceil(3 * sigma) + 1, sigma, x.shape[1], x)
+    return _blur(x, k)
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:

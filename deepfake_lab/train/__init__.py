@@ -11,7 +11,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                 seed: int = 0, people: tuple[str, ...] = ("ada", "boris"),
                 init_from: str | None = None, facesets: tuple[str, ...] = (),
                 reader: str | None = None, w_read: float | None = None,
-                read_identity: float | None = None, code_critic: float | None = None) -> Recipe:
+                read_identity: float | None = None, code_critic: float | None = None,
+                anchor: float | None = None, anchor_blur: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
 
     ``facesets`` (bundled sample names or folders) switches to real faces: the two-decoder
@@ -21,6 +22,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     without a weight gets 0.2, the first stage of the bundled CVAE's polish);
     ``read_identity`` weighs its identity numbers (default 1; pose and expression weigh 3).
     ``code_critic``: the two-decoder model's code-critic weight (``w_code``; 0 turns it off).
+    ``anchor`` / ``anchor_blur``: the cGAN's low-frequency anchor to the CVAE of ``init_from``
+    (``w_anchor``, ``anchor_blur``; see :mod:`.cgan`).
     """
     from dataclasses import replace
 
@@ -28,6 +31,13 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         raise ValueError("--read-identity weighs the reader's loss; it needs --reader")
     if code_critic is not None and arch != "two-decoder":
         raise ValueError("--code-critic is for --arch two-decoder (the shared encoder's code)")
+    if (anchor is not None or anchor_blur is not None) and arch != "cgan":
+        raise ValueError("--anchor is for --arch cgan (it anchors the GAN's swaps to a CVAE's)")
+    if anchor_blur is not None and not anchor:
+        raise ValueError("--anchor-blur sets the anchor's blur; it needs --anchor W")
+    if anchor_blur is not None and not 0 < anchor_blur <= 8:
+        raise ValueError(f"--anchor-blur is a Gaussian's sigma in px, in (0, 8], got "
+                         f"{anchor_blur}")
     read = {"reader": reader, "w_read": 0.2 if reader and w_read is None else w_read,
             "read_identity": read_identity}
     if arch == "cvae":
@@ -42,7 +52,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         from .cgan import CGANRecipe, CGANTraining
         hp = replace(CGANRecipe(seed=seed, init_from=init_from),
                      **_given(batch=batch, lr_g=lr, lr_d=None if lr is None else 2 * lr,
-                              **read))
+                              w_anchor=anchor, anchor_blur=anchor_blur, **read))
         return CGANTraining(None if init_from else CGANConfig(size=size), hp)
     if arch == "two-decoder":
         from ..models.two_decoder import TwoDecoderConfig

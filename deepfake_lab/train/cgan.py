@@ -16,6 +16,7 @@ inversion encoder when the model has one) or from the prior::
                   + w_rec * L1(G(z, a), x)                          (with an encoder) stay the frame
                   (+ w_read * |R(fake) - [R(x_next)_id | R(x)_pose,expr]|)  optional: a frozen
                                                                     attribute reader, see reader.py
+                  (+ w_anchor * L1(blur(fake), blur(T(z, a_fake))))  optional: the anchor, below
 
 Real and fake go through D in *one* call (concatenated), which is both faster and what DDP
 expects (one forward per backward).
@@ -24,19 +25,41 @@ Warm start: ``init_from`` a trained CVAE copies its decoder into G and its encod
 (frozen).  The CVAE decoder already is a generator from the prior N(0, I); the adversarial game
 then only has to add what the pixel loss averaged away.  On two CPU cores this is the
 difference between minutes and hours; ``init_from=None`` trains from scratch.
+
+The anchor (``w_anchor``, ``--anchor``).  Warm-started, the game first trades the CVAE's
+correct but blurry swaps for sharp ones of the wrong person: nothing in the generator's loss
+ties a *swap* to its target but the discriminator's opinion, and a fresh discriminator's
+first opinion is "real faces have fine texture".  Identity lives mostly in the face's
+geometry (eye spacing, nose size), which the CVAE already draws right at low resolution.  The
+anchor keeps a frozen copy ``T`` of the generator as it was warm-started (the CVAE's decoder)
+and asks that the swap, blurred by a Gaussian of ``anchor_blur`` px, stay the CVAE's swap::
+
+    anchor = L1(blur(G(z, a_fake)), blur(T(z, a_fake)))          # (B, 3, S', S') each
+
+The coarse picture - above all whom it shows - stays near the CVAE's; the game is left the
+fine detail the pixel loss averaged away, which is what the sharpness ratio measures.
+(DeepFaceLab adds its GAN the same way: late, to a trained autoencoder, beside the pixel loss
+that keeps the content.)  A Gaussian rather than block averages, because a pattern that
+averages to zero over each block would cost a block-average anchor nothing.  Neither keeps
+the *kind* of texture right: in the first few hundred steps the generator paints a 4-px
+herringbone over hair and face whatever the anchor, until the discriminator learns that real
+hair is not a grid.  What the anchor bought, measured, is in the model card.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checkpoints import load_checkpoint
 from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_population
 from ..data.synthfaces import SCHEMA
+from ..eval.metrics import gaussian_blur
 from ..models.cgan import CGAN, CGANConfig
 from ..models.cvae import CVAEConfig
 from .reader import reader_for, swap_read_loss
@@ -59,6 +82,8 @@ class CGANRecipe:
     reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
     read_identity: float = 1.0     # weight of each identity number in that loss (pose, expr: 3)
     reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
+    w_anchor: float = 0.0          # weight of the low-frequency anchor to the CVAE's swap
+    anchor_blur: float = 1.0       # the anchor compares the swaps blurred by this sigma (px)
 
 
 class CGANTraining(Recipe):
@@ -91,6 +116,13 @@ class CGANTraining(Recipe):
                 {k[8:]: v.float() for k, v in tensors.items() if k.startswith("encoder.")})
         if self.model.encoder is not None:
             self.model.encoder.requires_grad_(False).eval()
+        self.anchor: nn.Module | None = None
+        if self.hp.w_anchor > 0:
+            if init is None:
+                raise ValueError("the anchor is the CVAE the generator is warm-started from: "
+                                 "give --init-from (also when resuming)")
+            # T: the generator as warm-started, frozen (saved in the training state).
+            self.anchor = copy.deepcopy(self.model.generator).requires_grad_(False).eval()
         self.nets = {"G": self.model.generator, "D": self.model.discriminator}
         self.optimizers = {
             "G": torch.optim.Adam(self.model.generator.parameters(), self.hp.lr_g, (0.5, 0.999)),
@@ -99,6 +131,9 @@ class CGANTraining(Recipe):
         self.generators = {"z": torch.Generator().manual_seed(self.hp.seed + 1)}
         self.people, self.train_idx, self.test_idx = synthfaces_population()
         self.reader = reader_for(self.hp)
+
+    def training_nets(self) -> dict[str, nn.Module]:
+        return {"anchor": self.anchor} if self.anchor is not None else {}
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
         stream = SynthFacesStream(self.people, self.train_idx, batch_size=self.hp.batch,
@@ -157,6 +192,13 @@ class CGANTraining(Recipe):
                                       self.hp.read_identity)
                 loss_g = loss_g + self.hp.w_read * read
                 extra["read"] = read.detach()
+            if self.anchor is not None:   # the swap's low frequencies stay the CVAE's swap
+                s = self.hp.anchor_blur
+                with torch.no_grad():
+                    want = gaussian_blur(self.anchor(z, a_fake).float(), s)   # (B, 3, S', S')
+                anchor = F.l1_loss(gaussian_blur(fake, s), want)
+                loss_g = loss_g + self.hp.w_anchor * anchor
+                extra["anchor"] = anchor.detach()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         torch.nn.utils.clip_grad_norm_(self.model.generator.parameters(), self.hp.clip)

@@ -6,10 +6,12 @@
 #   bash scripts/train_synthfaces_gpu.sh resume   # 3.4 min more of all three, exact resume
 #   bash scripts/train_synthfaces_gpu.sh reader   # 8 min: the bundled cGAN and pair continued,
 #                                                 # each with and without the attribute reader
-#                                                 # (this gave the cGAN bundled now, step 18,265)
+#                                                 # (this gave the previous cGAN bundle, 18,265)
 #   bash scripts/train_synthfaces_gpu.sh critic   # 8 min: the bundled pair with the code critic
 #                                                 # and the bundled cGAN with the reader, side by
-#                                                 # side (not run on a GPU yet)
+#                                                 # side (not run on a GPU yet; for the cGAN,
+#                                                 # superseded by 'anchor': without the anchor its
+#                                                 # identity fell on the CPU)
 #   bash scripts/train_synthfaces_gpu.sh anchor   # 8 min: the bundled cGAN continued with the
 #                                                 # anchor to the CVAE and the reader, as on the
 #                                                 # CPU, at two anchor blurs (not run on a GPU yet)
@@ -69,8 +71,9 @@ elif [ "$MODE" = reader ]; then
 elif [ "$MODE" = critic ]; then
   # The pair with the code critic that took its identity from 72 to 99 % in 75 minutes on two
   # CPU cores (train/two_decoder.py; its pose error is still falling), and the cGAN, which
-  # misses its identity and expression bars, with the reader: its identity was still rising
-  # when its last stage ended. Nothing is bundled:
+  # misses its identity and expression bars, with the reader (written for the cGAN before the
+  # anchor; without it the CPU control lost identity as it sharpened, so use 'anchor' for
+  # the cGAN). Nothing is bundled:
   # choose each run's final model or the mean of its last kept snapshots on the validation
   # seed afterwards (the model card).
   MINUTES=${MINUTES:-8}; READER=${READER:-runs/reader/reader_synthfaces}

@@ -50,7 +50,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                              seed=args.seed, people=people, init_from=args.init_from,
                              facesets=facesets, reader=args.reader, w_read=args.w_read,
                              read_identity=args.read_identity, code_critic=args.code_critic,
-                             anchor=args.anchor, anchor_blur=args.anchor_blur)
+                             anchor=args.anchor, anchor_blur=args.anchor_blur,
+                             detail_critic=args.detail_critic)
         callbacks = _train_callbacks(args)
         trainer = Trainer(recipe, out, steps=args.steps, save_every=args.save_every,
                           sample_every=args.sample_every, keep_every=args.keep_every,

@@ -100,10 +100,14 @@ def test_generate_from_a_run_is_labelled_and_watermarked(tmp_path, capsys) -> No
     assert "no model" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("arch,extra", [("cvae", []), ("two-decoder", ["--code-critic", "0.1"])])
-def test_ddp_two_cpu_processes(arch, extra, tmp_path) -> None:
+@pytest.mark.parametrize("arch,extra,net,loss", [
+    ("cvae", [], None, None),
+    ("two-decoder", ["--code-critic", "0.1"], "critic", "critic"),
+    ("cgan", ["--detail-critic", "0.5"], "detail", "loss_c")])
+def test_ddp_two_cpu_processes(arch, extra, net, loss, tmp_path) -> None:
     """The same train command under torchrun: 2 gloo processes, rank 0 writes the run (the
-    pair with its code critic: a second network with its own optimiser step, also wrapped)."""
+    pair with its code critic and the cGAN with its detail critic: networks with their own
+    optimiser steps, also wrapped; the cGAN calls its discriminators in both of its steps)."""
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -117,6 +121,6 @@ def test_ddp_two_cpu_processes(arch, extra, tmp_path) -> None:
     assert state["world_size"] == 2
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 3
-    if extra:   # the critic's weights travel in the training state, not in the model
+    if net:   # the critic's weights travel in the training state, not in the model
         tensors, _ = load_checkpoint(out / "state", kind="training-state")
-        assert any(k.startswith("train.critic.") for k in tensors) and "critic" in rows[-1]
+        assert any(k.startswith(f"train.{net}.") for k in tensors) and loss in rows[-1]

@@ -16,19 +16,21 @@ from deepfake_lab.train.two_decoder import TwoDecoderRecipe, TwoDecoderTraining
 def make(arch: str, seed: int = 0):
     if arch == "cvae":
         return CVAETraining(TINY_CVAE, CVAERecipe(batch=4, capacity_steps=10, seed=seed))
-    if arch == "cgan":
-        return CGANTraining(TINY_CGAN, CGANRecipe(batch=4, seed=seed))
+    if arch in ("cgan", "cgan+detail"):
+        w_detail = 0.5 if arch == "cgan+detail" else 0.0
+        return CGANTraining(TINY_CGAN, CGANRecipe(batch=4, seed=seed, w_detail=w_detail))
     w_code = 0.1 if arch == "two-decoder+critic" else 0.0
     return TwoDecoderTraining(TINY_TWO, TwoDecoderRecipe(batch=3, seed=seed, w_code=w_code))
 
 
 def weights(recipe) -> dict[str, torch.Tensor]:
-    """The model's weights and those of its training-only networks (the code critic)."""
+    """The model's weights and those of its training-only networks (the critics)."""
     nets = {"model": recipe.model, **recipe.training_nets()}
     return {f"{n}.{k}": v.clone() for n, m in nets.items() for k, v in m.state_dict().items()}
 
 
-@pytest.mark.parametrize("arch", ["cvae", "cgan", "two-decoder", "two-decoder+critic"])
+@pytest.mark.parametrize("arch", ["cvae", "cgan", "cgan+detail", "two-decoder",
+                                  "two-decoder+critic"])
 def test_resume_is_exact(arch: str, tmp_path) -> None:
     """K steps, stop, resume, K more == 2K steps in one run (bit-identical weights on CPU)."""
     one = make(arch)

@@ -12,7 +12,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                 init_from: str | None = None, facesets: tuple[str, ...] = (),
                 reader: str | None = None, w_read: float | None = None,
                 read_identity: float | None = None, code_critic: float | None = None,
-                anchor: float | None = None, anchor_blur: float | None = None) -> Recipe:
+                anchor: float | None = None, anchor_blur: float | None = None,
+                detail_critic: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
 
     ``facesets`` (bundled sample names or folders) switches to real faces: the two-decoder
@@ -24,6 +25,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     ``code_critic``: the two-decoder model's code-critic weight (``w_code``; 0 turns it off).
     ``anchor`` / ``anchor_blur``: the cGAN's low-frequency anchor to the CVAE of ``init_from``
     (``w_anchor``, ``anchor_blur``; see :mod:`.cgan`).
+    ``detail_critic``: the cGAN's detail-critic weight (``w_detail``; 0 turns it off).
     """
     from dataclasses import replace
 
@@ -33,6 +35,10 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         raise ValueError("--code-critic is for --arch two-decoder (the shared encoder's code)")
     if (anchor is not None or anchor_blur is not None) and arch != "cgan":
         raise ValueError("--anchor is for --arch cgan (it anchors the GAN's swaps to a CVAE's)")
+    if detail_critic is not None and arch != "cgan":
+        raise ValueError("--detail-critic is for --arch cgan (it judges the GAN's fine detail)")
+    if detail_critic is not None and detail_critic < 0:
+        raise ValueError(f"--detail-critic is a weight, >= 0, got {detail_critic}")
     if anchor_blur is not None and not anchor:
         raise ValueError("--anchor-blur sets the anchor's blur; it needs --anchor W")
     if anchor_blur is not None and not 0 < anchor_blur <= 8:
@@ -52,7 +58,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         from .cgan import CGANRecipe, CGANTraining
         hp = replace(CGANRecipe(seed=seed, init_from=init_from),
                      **_given(batch=batch, lr_g=lr, lr_d=None if lr is None else 2 * lr,
-                              w_anchor=anchor, anchor_blur=anchor_blur, **read))
+                              w_anchor=anchor, anchor_blur=anchor_blur,
+                              w_detail=detail_critic, **read))
         return CGANTraining(None if init_from else CGANConfig(size=size), hp)
     if arch == "two-decoder":
         from ..models.two_decoder import TwoDecoderConfig

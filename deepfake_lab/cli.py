@@ -133,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--detail-critic", type=float, default=None, metavar="W",
                    help="cgan: weight of a second, patch critic that judges only the finest "
                         "detail (the image minus its 1-px Gaussian blur) beside the coarse "
-                        "picture under it, so the generator paints strands and outlines "
-                        "rather than a grid (default 0: off)")
+                        "picture under it, asking for strands and outlines rather than a "
+                        "grid; measured in the model card (default 0: off)")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)

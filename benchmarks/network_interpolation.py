@@ -33,7 +33,6 @@ from deepfake_lab.eval.swap_eval import evaluate_model
 from deepfake_lab.registry import LoadedModel, load_model
 
 KEYS = ("id_retrieval", "pose_mae_deg", "expr_mae", "psnr_face", "sharpness_ratio", "kid")
-FINE = ("generator.net.ups.2.", "generator.net.ups.3.", "generator.net.to_rgb.")
 
 
 def blend(cgan: LoadedModel, cvae: LoadedModel, t: float, scope: str = "all") -> LoadedModel:
@@ -41,6 +40,9 @@ def blend(cgan: LoadedModel, cvae: LoadedModel, t: float, scope: str = "all") ->
     if not 0.0 <= t <= 1.0:
         raise ValueError(f"t must lie in [0, 1], got {t}")
     mine, theirs = cgan.model.state_dict(), cvae.model.state_dict()
+    n_ups = len(cgan.model.generator.net.ups)      # the finest detail: the last two and RGB
+    fine = (f"generator.net.ups.{n_ups - 2}.", f"generator.net.ups.{n_ups - 1}.",
+            "generator.net.to_rgb.")
     out = {}
     for k, w in mine.items():
         if k.startswith("discriminator."):   # not bundled, not used by a swap
@@ -52,7 +54,7 @@ def blend(cgan: LoadedModel, cvae: LoadedModel, t: float, scope: str = "all") ->
         if scope == "all":
             use = True
         elif k.startswith("generator."):
-            use = k.startswith(FINE) == (scope == "fine")
+            use = k.startswith(fine) == (scope == "fine")
         else:           # the encoder: the CVAE's own, frozen, so equal in both anyway
             use = False
         out[k] = torch.lerp(w, theirs[partner], t) if use else w.clone()

@@ -33,7 +33,9 @@ def main() -> None:
     stem = JUDGE_STEM if args.kind == "judge" else BUNDLED[args.name]
     half = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     cfg = {k: v for k, v in cfg.items() if k != "format"}
-    cfg.update(description=args.description, bundled_from=Path(args.run).name, dtype="float16")
+    # "RUN" for a run directory, "RUN/snapshots/STEP" for one of its kept checkpoints
+    origin = "/".join(src.parts[-3:]) if src.parent.name == "snapshots" else Path(args.run).name
+    cfg.update(description=args.description, bundled_from=origin, dtype="float16")
     out = save_checkpoint(WEIGHTS_DIR / stem, half, cfg)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, step {cfg.get('step')})")
 

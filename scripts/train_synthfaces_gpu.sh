@@ -13,12 +13,14 @@
 #                                                 # superseded by 'anchor': without the anchor its
 #                                                 # identity fell on the CPU)
 #   bash scripts/train_synthfaces_gpu.sh anchor   # 8 min: the bundled cGAN continued with the
-#                                                 # anchor to the CVAE and the reader, as on the
-#                                                 # CPU, at two anchor blurs (not run on a GPU yet)
+#                                                 # anchor to the CVAE, the reader and the detail
+#                                                 # critic, as on the CPU, at two anchor blurs
+#                                                 # (not run on a GPU yet)
 #
-# start + resume are the GPU stage of the bundled `cvae-synthfaces-64`, `cgan-synthfaces-64` and
-# `two-decoder-ada-boris-64` (one H200, 16 cores); reader is the cGAN's last stage and part of
-# the pair's (one H100). The full history: deepfake_lab/weights/MODEL_CARD.md.
+# start + resume are the GPU stage of the bundled `cvae-synthfaces-64` and
+# `two-decoder-ada-boris-64` (one H200, 16 cores), and of the GPU cGAN that the anchored CPU
+# runs replaced; reader was that cGAN's last stage and is part of the pair's (one H100). The
+# full history: deepfake_lab/weights/MODEL_CARD.md.
 # MINUTES, GAN_AFTER (seconds) and GAN_MINUTES change the slots; THREADS the CPU threads of
 # each run. Each run judges 64 held-out swaps every 1,000 steps into runs/*/eval.jsonl, the
 # learning curves of the model card. Bundling overwrites the files in deepfake_lab/weights.
@@ -89,14 +91,16 @@ elif [ "$MODE" = critic ]; then
   exit 0
 elif [ "$MODE" = anchor ]; then
   # The cGAN's recipe since the anchor (train/cgan.py): its swaps stay the CVAE's when blurred,
-  # so the game adds detail instead of changing the person. An hour of one CPU core left it
-  # on a plateau just under its identity and expression bars (ID 86.9 %, expression 0.113);
-  # this continues the bundle at a GPU's batch, at its blur (0.5 px) and at twice it. Nothing
-  # is bundled: choose on the validation seed afterwards (the model card).
+  # so the game adds detail instead of changing the person, and a detail critic judges that
+  # detail. An hour of one CPU core left it on a plateau at its identity bar and just over its
+  # expression bar (reporting seed: ID 90.0 %, expression 0.101); this continues the bundle at
+  # a GPU's batch, at its blur (0.5 px) and at twice it. Nothing is bundled: choose on the
+  # validation seed afterwards (the model card).
   MINUTES=${MINUTES:-8}; READER=${READER:-runs/reader/reader_synthfaces}
-  W_READ=${W_READ:-1.0}; W_ANCHOR=${W_ANCHOR:-100}
+  W_READ=${W_READ:-2.0}; W_ANCHOR=${W_ANCHOR:-100}; W_DETAIL=${W_DETAIL:-4}
   keep=(--max-minutes "$MINUTES" --save-every 500 --keep-every 500 --reader "$READER"
-        --w-read "$W_READ" --init-from cvae-synthfaces-64 --anchor "$W_ANCHOR")
+        --w-read "$W_READ" --init-from cvae-synthfaces-64 --anchor "$W_ANCHOR"
+        --detail-critic "$W_DETAIL")
   for blur in 0.5 1; do
     deepfake-lab train "${cgan[@]/cgan_gpu/cgan_anchor_$blur}" "${common[@]}" "${keep[@]}" \
         --continue-from cgan-synthfaces-64 --anchor-blur "$blur" \

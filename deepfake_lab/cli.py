@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of each identity number in the reader loss (default 1; pose "
                         "and expression numbers weigh 3): more asks swaps to look like their "
                         "target more than to follow the source")
+    t.add_argument("--read-expression", type=float, default=None, metavar="W",
+                   help="weight of each expression number in the reader loss (default 3, as "
+                        "pose): more asks swaps to show the source's smile, mouth, eyes and "
+                        "brows more than anything else")
     t.add_argument("--code-critic", type=float, default=None, metavar="W",
                    help="two-decoder: weight of a code critic that keeps the two people's "
                         "codes indistinguishable, so a swap's code is one the target's decoder "

@@ -49,7 +49,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         recipe = make_recipe(args.arch, size=args.size, batch=args.batch, lr=args.lr,
                              seed=args.seed, people=people, init_from=args.init_from,
                              facesets=facesets, reader=args.reader, w_read=args.w_read,
-                             read_identity=args.read_identity, code_critic=args.code_critic,
+                             read_identity=args.read_identity,
+                             read_expression=args.read_expression, code_critic=args.code_critic,
                              anchor=args.anchor, anchor_blur=args.anchor_blur,
                              detail_critic=args.detail_critic)
         callbacks = _train_callbacks(args)

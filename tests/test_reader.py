@@ -14,7 +14,7 @@ from deepfake_lab.eval.judges import BUNDLED_JUDGE, Judge, judge_config
 from deepfake_lab.train import make_recipe
 from deepfake_lab.train.cgan import CGANRecipe, CGANTraining
 from deepfake_lab.train.cvae import CVAERecipe, CVAETraining
-from deepfake_lab.train.reader import load_reader, swap_read_loss
+from deepfake_lab.train.reader import load_reader, read_loss, swap_read_loss
 from deepfake_lab.train.trainer import Trainer
 from deepfake_lab.train.two_decoder import TwoDecoderRecipe, TwoDecoderTraining
 
@@ -165,3 +165,34 @@ def test_identity_weight_scales_only_the_identity_part_of_the_swap_loss(reader_p
     assert make_recipe("two-decoder", reader=str(reader_path)).hp.read_identity == 1
     with pytest.raises(ValueError, match="needs --reader"):
         make_recipe("cvae", read_identity=3.0)
+
+
+def test_expression_weight_scales_only_the_expression_part_of_the_swap_loss(reader_path) -> None:
+    """``read_expression`` weighs the expression numbers the same way: a swap wrong only in
+    expression costs in proportion to it (3 is the default), one wrong only in pose does not
+    change with it."""
+    torch.manual_seed(2)
+    source, target = torch.rand(2, 4, 3, 32, 32).unbind(0)
+    reader, ids = FirstRow(), SCHEMA.identity_slice
+    readings = reader(source), reader(target)
+    right_person = source.clone()
+    right_person[:, 0, 0, ids] = target[:, 0, 0, ids]
+    wrong_expr, wrong_pose = right_person.clone(), right_person.clone()
+    wrong_expr[:, 0, 0, SCHEMA.group_slice("expression")] += 0.5
+    wrong_pose[:, 0, 0, SCHEMA.pose_slice] += 0.5
+    default = swap_read_loss(reader, wrong_expr, *readings).item()
+    assert default > 0
+    for w in (0.0, 3.0, 9.0):
+        loss = swap_read_loss(reader, wrong_expr, *readings, expression_weight=w)
+        assert loss == pytest.approx(w / 3 * default)
+        assert swap_read_loss(reader, wrong_pose, *readings, expression_weight=w) == \
+            swap_read_loss(reader, wrong_pose, *readings)
+    # read_loss (the CVAE's) takes it too; the CLI's recipes carry it, refused without a reader.
+    assert read_loss(reader, wrong_expr, right_person, expression_weight=0.0) == 0
+    assert read_loss(reader, wrong_expr, right_person) > 0
+    assert make_recipe("cgan", reader=str(reader_path), read_expression=6.0).hp.read_expression == 6
+    assert make_recipe("cvae", reader=str(reader_path)).hp.read_expression == 3
+    with pytest.raises(ValueError, match="needs --reader"):
+        make_recipe("cgan", read_expression=6.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        make_recipe("cgan", reader=str(reader_path), read_expression=-1.0)

@@ -11,7 +11,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                 seed: int = 0, people: tuple[str, ...] = ("ada", "boris"),
                 init_from: str | None = None, facesets: tuple[str, ...] = (),
                 reader: str | None = None, w_read: float | None = None,
-                read_identity: float | None = None, code_critic: float | None = None,
+                read_identity: float | None = None, read_expression: float | None = None,
+                code_critic: float | None = None,
                 anchor: float | None = None, anchor_blur: float | None = None,
                 detail_critic: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
@@ -21,7 +22,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     ``reader`` / ``w_read`` (SynthFaces only): the attribute-reader loss of :mod:`.reader`
     - on the CVAE's reconstructions, on the cGAN's and the pair's swaps (a reader given
     without a weight gets 0.2, the first stage of the bundled CVAE's polish);
-    ``read_identity`` weighs its identity numbers (default 1; pose and expression weigh 3).
+    ``read_identity`` / ``read_expression`` weigh its identity and expression numbers
+    (defaults 1 and 3, the judge's training weights; pose weighs 3).
     ``code_critic``: the two-decoder model's code-critic weight (``w_code``; 0 turns it off).
     ``anchor`` / ``anchor_blur``: the cGAN's low-frequency anchor to the CVAE of ``init_from``
     (``w_anchor``, ``anchor_blur``; see :mod:`.cgan`).
@@ -29,8 +31,11 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     """
     from dataclasses import replace
 
-    if read_identity is not None and not reader:
-        raise ValueError("--read-identity weighs the reader's loss; it needs --reader")
+    for flag, w in (("--read-identity", read_identity), ("--read-expression", read_expression)):
+        if w is not None and not reader:
+            raise ValueError(f"{flag} weighs the reader's loss; it needs --reader")
+        if w is not None and w < 0:
+            raise ValueError(f"{flag} is a weight, >= 0, got {w}")
     if code_critic is not None and arch != "two-decoder":
         raise ValueError("--code-critic is for --arch two-decoder (the shared encoder's code)")
     if (anchor is not None or anchor_blur is not None) and arch != "cgan":
@@ -45,7 +50,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         raise ValueError(f"--anchor-blur is a Gaussian's sigma in px, in (0, 8], got "
                          f"{anchor_blur}")
     read = {"reader": reader, "w_read": 0.2 if reader and w_read is None else w_read,
-            "read_identity": read_identity}
+            "read_identity": read_identity, "read_expression": read_expression}
     if arch == "cvae":
         from ..models.cvae import CVAEConfig
         from .cvae import CVAERecipe, CVAETraining

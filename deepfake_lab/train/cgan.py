@@ -94,7 +94,8 @@ class CGANRecipe:
     seed: int = 0
     w_read: float = 0.0            # weight of the frozen attribute reader's swap loss
     reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
-    read_identity: float = 1.0     # weight of each identity number in that loss (pose, expr: 3)
+    read_identity: float = 1.0     # weight of each identity number in that loss (pose: 3)
+    read_expression: float = 3.0   # weight of each expression number in that loss
     reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
     w_anchor: float = 0.0          # weight of the low-frequency anchor to the CVAE's swap
     anchor_blur: float = 1.0       # the anchor compares the swaps blurred by this sigma (px)
@@ -226,7 +227,7 @@ class CGANTraining(Recipe):
                 with torch.no_grad():
                     r = self.reader(x)                                      # (B, dim)
                 read = swap_read_loss(self.reader, fake, r, r.roll(1, dims=0),
-                                      self.hp.read_identity)
+                                      self.hp.read_identity, self.hp.read_expression)
                 loss_g = loss_g + self.hp.w_read * read
                 extra["read"] = read.detach()
             if self.anchor is not None:   # the swap's low frequencies stay the CVAE's swap

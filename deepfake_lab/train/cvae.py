@@ -67,7 +67,8 @@ class CVAERecipe:
     seed: int = 0
     w_read: float = 0.0            # weight of the attribute reader's loss (0: pixels only)
     reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
-    read_identity: float = 1.0     # weight of each identity number in that loss (pose, expr: 3)
+    read_identity: float = 1.0     # weight of each identity number in that loss (pose: 3)
+    read_expression: float = 3.0   # weight of each expression number in that loss
     reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
 
 
@@ -123,7 +124,8 @@ class CVAETraining(Recipe):
             loss = l1 + self.hp.w_ssim * dssim + self.hp.gamma * (kl - cap).abs()
             extra = {}
             if self.reader is not None:
-                read = read_loss(self.reader, x_hat, x, self.hp.read_identity)
+                read = read_loss(self.reader, x_hat, x, self.hp.read_identity,
+                                 self.hp.read_expression)
                 loss = loss + self.hp.w_read * read
                 extra["read"] = read.detach()
         opt = self.optimizers["adam"]

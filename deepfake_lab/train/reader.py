@@ -31,7 +31,10 @@ weights: identity 1, pose and expression 3).  The recipes' ``read_identity``
 (``--read-identity``) sets the identity weight: a swap that must look like
 its target more than it must follow the source's geometry asks for more.  Measured, it did
 not help: weighted up on the pair, identity by the *judge* fell while the reader's loss fell
-(the decoders learned this reader's taste); see the model card.
+(the decoders learned this reader's taste); see the model card.  ``read_expression``
+(``--read-expression``) sets the expression weight the same way, for a model whose smiles
+lag behind the rest of what it draws; doubled or tripled on the cGAN, against a
+shorter-trained reader, it made expression worse (model card).
 
 The reader ``R`` has the judge's architecture and is trained the same way (ground-truth
 renders of the *training* people only) but with its own seed and its own, shorter schedule:
@@ -98,26 +101,31 @@ def reader_for(recipe: Any, facesets: bool = False) -> Judge | None:
 
 
 def read_loss(reader: Judge, x_hat: torch.Tensor, x: torch.Tensor,
-              identity_weight: float = GROUP_WEIGHTS["identity"]) -> torch.Tensor:
+              identity_weight: float = GROUP_WEIGHTS["identity"],
+              expression_weight: float = GROUP_WEIGHTS["expression"]) -> torch.Tensor:
     """``judge_loss`` between the reader's readings of the output ``x_hat`` and of the real
-    image ``x`` (both (B, 3, S, S)); ``identity_weight`` weighs each identity number (the
-    other groups keep their ``GROUP_WEIGHTS``, as when the judge is trained).
+    image ``x`` (both (B, 3, S, S)); ``identity_weight`` weighs each identity number,
+    ``expression_weight`` each expression number (pose keeps its ``GROUP_WEIGHTS`` entry; the
+    defaults are the weights the judge is trained with).
 
     The reader stays in eval mode (fixed batch-norm statistics); gradients flow into
     ``x_hat`` only."""
     with torch.no_grad():
         target = reader(x.float())                      # (B, dim)
-    return judge_loss(reader(x_hat.float()), target, weights={"identity": identity_weight})
+    return judge_loss(reader(x_hat.float()), target,
+                      weights={"identity": identity_weight, "expression": expression_weight})
 
 
 def swap_read_loss(reader: Judge, swap: torch.Tensor, source_reading: torch.Tensor,
                    target_reading: torch.Tensor,
-                   identity_weight: float = GROUP_WEIGHTS["identity"]) -> torch.Tensor:
+                   identity_weight: float = GROUP_WEIGHTS["identity"],
+                   expression_weight: float = GROUP_WEIGHTS["expression"]) -> torch.Tensor:
     """``judge_loss`` between the reader's reading of a swap (B, 3, S, S) and the reading it
     should have: identity from ``target_reading`` (the reader's reading of another real frame
     of the person swapped to), pose and expression from ``source_reading`` (its reading of the
     frame that was swapped); both (B, dim), row i belonging to swap i.  The callers read each
-    real frame once, without gradients, and pass the readings.  ``identity_weight`` as in
-    :func:`read_loss`."""
+    real frame once, without gradients, and pass the readings.  ``identity_weight`` and
+    ``expression_weight`` as in :func:`read_loss`."""
     want = SCHEMA.with_identity(source_reading, target_reading[:, SCHEMA.identity_slice])
-    return judge_loss(reader(swap.float()), want, weights={"identity": identity_weight})
+    return judge_loss(reader(swap.float()), want,
+                      weights={"identity": identity_weight, "expression": expression_weight})

@@ -67,7 +67,8 @@ class TwoDecoderRecipe:
     lr_critic: float = 2e-4
     w_read: float = 0.0            # weight of the frozen attribute reader's swap loss
     reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
-    read_identity: float = 1.0     # weight of each identity number in that loss (pose, expr: 3)
+    read_identity: float = 1.0     # weight of each identity number in that loss (pose: 3)
+    read_expression: float = 3.0   # weight of each expression number in that loss
     reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
 
 
@@ -153,7 +154,8 @@ class TwoDecoderTraining(Recipe):
                 r = [self.reader(t) for t in targets]                      # (B, dim) each
             with self.autocast():
                 read = sum(swap_read_loss(self.reader, decs[(k + 1) % n](enc(targets[k])),
-                                          r[k], r[(k + 1) % n], self.hp.read_identity)
+                                          r[k], r[(k + 1) % n], self.hp.read_identity,
+                                          self.hp.read_expression)
                            for k in range(n))
             loss = loss + self.hp.w_read * read
             extra["read"] = read.detach()

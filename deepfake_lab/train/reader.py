@@ -33,8 +33,8 @@ its target more than it must follow the source's geometry asks for more.  Measur
 not help: weighted up on the pair, identity by the *judge* fell while the reader's loss fell
 (the decoders learned this reader's taste); see the model card.  ``read_expression``
 (``--read-expression``) sets the expression weight the same way, for a model whose smiles
-lag behind the rest of what it draws; doubled or tripled on the cGAN, against a
-shorter-trained reader, it made expression worse (model card).
+lag behind the rest of what it draws; doubled or tripled on the cGAN, it changed the judged
+expression no more than checkpoints differ (model card).
 
 The reader ``R`` has the judge's architecture and is trained the same way (ground-truth
 renders of the *training* people only) but with its own seed and its own, shorter schedule:

@@ -72,6 +72,7 @@ import torch.nn.functional as F
 from ..checkpoints import load_checkpoint
 from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_population
 from ..data.synthfaces import SCHEMA
+from ..eval.judges import GROUP_WEIGHTS
 from ..eval.metrics import gaussian_blur
 from ..models.cgan import CGAN, CGANConfig
 from ..models.cvae import CVAEConfig
@@ -94,8 +95,9 @@ class CGANRecipe:
     seed: int = 0
     w_read: float = 0.0            # weight of the frozen attribute reader's swap loss
     reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
-    read_identity: float = 1.0     # weight of each identity number in that loss (pose: 3)
-    read_expression: float = 3.0   # weight of each expression number in that loss
+    # weights of each identity / expression number in that loss (pose: GROUP_WEIGHTS["pose"])
+    read_identity: float = GROUP_WEIGHTS["identity"]
+    read_expression: float = GROUP_WEIGHTS["expression"]
     reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
     w_anchor: float = 0.0          # weight of the low-frequency anchor to the CVAE's swap
     anchor_blur: float = 1.0       # the anchor compares the swaps blurred by this sigma (px)

@@ -47,6 +47,7 @@ from ..data.faceset_stream import (
 )
 from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_population
 from ..data.synthfaces import SCHEMA
+from ..eval.judges import GROUP_WEIGHTS
 from ..eval.metrics import dssim_loss
 from ..models.cvae import CVAE, CVAEConfig, kl_divergence
 from .reader import read_loss, reader_for
@@ -67,8 +68,9 @@ class CVAERecipe:
     seed: int = 0
     w_read: float = 0.0            # weight of the attribute reader's loss (0: pixels only)
     reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
-    read_identity: float = 1.0     # weight of each identity number in that loss (pose: 3)
-    read_expression: float = 3.0   # weight of each expression number in that loss
+    # weights of each identity / expression number in that loss (pose: GROUP_WEIGHTS["pose"])
+    read_identity: float = GROUP_WEIGHTS["identity"]
+    read_expression: float = GROUP_WEIGHTS["expression"]
     reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
 
 

@@ -45,6 +45,7 @@ from ..data.faceset_stream import (
 )
 from ..data.synth_datasets import SynthFacesStream
 from ..data.synthfaces import SCHEMA, Scene, identity_vector, render, sample_pose_expression
+from ..eval.judges import GROUP_WEIGHTS
 from ..eval.metrics import dssim_loss
 from ..models.code_critic import CodeCritic, confusion_loss
 from ..models.two_decoder import TwoDecoder, TwoDecoderConfig
@@ -67,8 +68,9 @@ class TwoDecoderRecipe:
     lr_critic: float = 2e-4
     w_read: float = 0.0            # weight of the frozen attribute reader's swap loss
     reader: str | None = None      # the reader checkpoint (see :mod:`.reader`), if w_read > 0
-    read_identity: float = 1.0     # weight of each identity number in that loss (pose: 3)
-    read_expression: float = 3.0   # weight of each expression number in that loss
+    # weights of each identity / expression number in that loss (pose: GROUP_WEIGHTS["pose"])
+    read_identity: float = GROUP_WEIGHTS["identity"]
+    read_expression: float = GROUP_WEIGHTS["expression"]
     reader_sha256: str | None = None  # filled in from ``reader``: resumes need the same file
 
 

@@ -19,7 +19,7 @@ from .cli import SCHEMA, _attribute_values, _identity_arg
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .train import Trainer, TrainingDiverged, make_recipe
-    from .train.trainer import distributed_context
+    from .train.trainer import distributed_context, stop_on_interrupt
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,7 +69,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if trainer.is_main:
                 print(f"continuing from {args.continue_from} at step {trainer.step}"
                       + (f" ({len(fresh)} discriminator tensors start afresh)" if fresh else ""))
-        trainer.fit()
+        with stop_on_interrupt(trainer):
+            trainer.fit()
     except (CheckpointError, ValueError, RuntimeError) as e:
         if isinstance(e, TrainingDiverged):
             raise SystemExit(f"error: {e}") from None

@@ -7,6 +7,8 @@ Every run uses the tiny networks of ``tests/test_training.py`` (a few millisecon
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import threading
 import time
@@ -38,7 +40,7 @@ from deepfake_lab.train.callbacks import (
     preview_row_labels,
 )
 from deepfake_lab.train.live import LivePanel
-from deepfake_lab.train.trainer import Trainer
+from deepfake_lab.train.trainer import Trainer, stop_on_interrupt
 
 # Gradio's queue statistics use pandas APIs that pandas 3 deprecates (not our code).
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
@@ -166,6 +168,32 @@ def test_stop_leaves_a_checkpoint_that_resumes_exactly(tmp_path):
     t2.fit()
     a, b = weights(straight), weights(again)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ctrl_c_stops_after_the_step_with_a_checkpoint_and_a_second_one_aborts(tmp_path):
+    class CtrlCAt(Callback):
+        def __init__(self, times):
+            self.times = times
+
+        def on_step(self, trainer):
+            if trainer.step == 3:
+                for _ in range(self.times):
+                    os.kill(os.getpid(), signal.SIGINT)
+
+    before = signal.getsignal(signal.SIGINT)
+    t = Trainer(make("cgan"), tmp_path / "once", steps=6, progress=False, sample_every=100,
+                save_every=100, callbacks=[CtrlCAt(1)])
+    with stop_on_interrupt(t):
+        t.fit()
+    assert t.step == 3 and t.end_reason == "stopped"
+    assert load_checkpoint(tmp_path / "once" / "state", kind="training-state")[1]["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
+    t = Trainer(make("cgan"), tmp_path / "twice", steps=6, progress=False, sample_every=100,
+                save_every=100, callbacks=[CtrlCAt(2)])
+    with pytest.raises(KeyboardInterrupt), stop_on_interrupt(t):
+        t.fit()
+    assert not checkpoint_paths(tmp_path / "twice" / "state")[1].exists()  # nothing saved
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_time_limit_stops_cleanly_with_a_resumable_checkpoint(tmp_path):

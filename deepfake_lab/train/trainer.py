@@ -29,6 +29,8 @@ import contextlib
 import json
 import os
 import queue
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -215,6 +217,31 @@ def run_lock(out: Path) -> Iterator[None]:
         yield
     finally:
         path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(trainer: Trainer) -> Iterator[None]:
+    """Make Ctrl-C (SIGINT) a clean stop: the first one asks ``trainer`` to stop after the
+    current step, which saves a checkpoint that resumes exactly; a second one aborts at once.
+
+    Without it Ctrl-C lands wherever the loop happens to be (inside a backward pass, between
+    the discriminator's and the generator's updates) and the steps since the last save are
+    lost.  Only the main thread can take signals, so elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first(signum, frame):  # noqa: ARG001 - the signal-handler signature
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the next one aborts
+        print("\ninterrupted: stopping after this step and saving a checkpoint "
+              "(Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
+        trainer.stop()
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Trainer:

@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "detail (the image minus its 1-px Gaussian blur) beside the coarse "
                         "picture under it, asking for strands and outlines rather than a "
                         "grid; measured in the model card (default 0: off)")
+    t.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                   help="cgan: the saved model generates with an exponential moving average "
+                        "of the generator's weights (e.g. 0.995), which smooths the "
+                        "step-to-step swings of GAN training; the live generator trains as "
+                        "before (default 0: off)")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)

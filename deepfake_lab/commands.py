@@ -52,7 +52,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                              read_identity=args.read_identity,
                              read_expression=args.read_expression, code_critic=args.code_critic,
                              anchor=args.anchor, anchor_blur=args.anchor_blur,
-                             detail_critic=args.detail_critic)
+                             detail_critic=args.detail_critic, ema=args.ema)
         callbacks = _train_callbacks(args)
         trainer = Trainer(recipe, out, steps=args.steps, save_every=args.save_every,
                           sample_every=args.sample_every, keep_every=args.keep_every,

@@ -14,7 +14,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                 read_identity: float | None = None, read_expression: float | None = None,
                 code_critic: float | None = None,
                 anchor: float | None = None, anchor_blur: float | None = None,
-                detail_critic: float | None = None) -> Recipe:
+                detail_critic: float | None = None, ema: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
 
     ``facesets`` (bundled sample names or folders) switches to real faces: the two-decoder
@@ -28,6 +28,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     ``anchor`` / ``anchor_blur``: the cGAN's low-frequency anchor to the CVAE of ``init_from``
     (``w_anchor``, ``anchor_blur``; see :mod:`.cgan`).
     ``detail_critic``: the cGAN's detail-critic weight (``w_detail``; 0 turns it off).
+    ``ema``: the decay of the cGAN's generator weight average, which its saved model
+    generates with (0 turns it off; see :mod:`.ema`).
     """
     from dataclasses import replace
 
@@ -44,6 +46,10 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         raise ValueError("--detail-critic is for --arch cgan (it judges the GAN's fine detail)")
     if detail_critic is not None and detail_critic < 0:
         raise ValueError(f"--detail-critic is a weight, >= 0, got {detail_critic}")
+    if ema is not None and arch != "cgan":
+        raise ValueError("--ema is for --arch cgan (it averages the GAN generator's weights)")
+    if ema is not None and not (ema == 0 or 0 < ema < 1):
+        raise ValueError(f"--ema is a decay in (0, 1), or 0 for none, got {ema}")
     if anchor_blur is not None and not anchor:
         raise ValueError("--anchor-blur sets the anchor's blur; it needs --anchor W")
     if anchor_blur is not None and not 0 < anchor_blur <= 8:
@@ -64,7 +70,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         hp = replace(CGANRecipe(seed=seed, init_from=init_from),
                      **_given(batch=batch, lr_g=lr, lr_d=None if lr is None else 2 * lr,
                               w_anchor=anchor, anchor_blur=anchor_blur,
-                              w_detail=detail_critic, **read))
+                              w_detail=detail_critic, ema=ema, **read))
         return CGANTraining(None if init_from else CGANConfig(size=size), hp)
     if arch == "two-decoder":
         from ..models.two_decoder import TwoDecoderConfig

@@ -57,6 +57,11 @@ under them, with its own optimiser and its own hinge loss in step 1::
 
 and the generator is asked to fool it in step 2 (``-w_detail * mean(C(fake))``).  It lives in
 the training state (``training_nets``), like the anchor.
+
+The weight average (``ema``, ``--ema``).  With a decay, a :class:`~.ema.WeightEMA` of the
+generator follows the live one after every generator step, and the model a run saves - the
+``model`` checkpoint, its snapshots and the preview - generates with the *average*.  The game
+itself is unchanged: the live generator, in the training state, plays it as before.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ from ..eval.metrics import gaussian_blur
 from ..models.cgan import CGAN, CGANConfig
 from ..models.cvae import CVAEConfig
 from ..models.detail_critic import DetailCritic
+from .ema import WeightEMA
 from .reader import reader_for, swap_read_loss
 from .trainer import Recipe
 
@@ -102,6 +108,7 @@ class CGANRecipe:
     w_anchor: float = 0.0          # weight of the low-frequency anchor to the CVAE's swap
     anchor_blur: float = 1.0       # the anchor compares the swaps blurred by this sigma (px)
     w_detail: float = 0.0          # weight of the detail critic's adversarial term (0: none)
+    ema: float = 0.0               # decay of the generator's weight average (0: none)
 
 
 class CGANTraining(Recipe):
@@ -153,12 +160,16 @@ class CGANTraining(Recipe):
             self.nets["C"] = self.detail
             self.optimizers["C"] = torch.optim.Adam(self.detail.parameters(), self.hp.lr_d,
                                                     (0.5, 0.999))
+        self.ema: WeightEMA | None = None
+        if self.hp.ema > 0:
+            # the exported generator: an average of the live one (saved in the training state)
+            self.ema = WeightEMA(self.model.generator, self.hp.ema)
         self.generators = {"z": torch.Generator().manual_seed(self.hp.seed + 1)}
         self.people, self.train_idx, self.test_idx = synthfaces_population()
         self.reader = reader_for(self.hp)
 
     def training_nets(self) -> dict[str, nn.Module]:
-        nets = {"anchor": self.anchor, "detail": self.detail}
+        nets = {"anchor": self.anchor, "detail": self.detail, "ema": self.ema}
         return {k: v for k, v in nets.items() if v is not None}
 
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
@@ -243,6 +254,8 @@ class CGANTraining(Recipe):
         loss_g.backward()
         torch.nn.utils.clip_grad_norm_(self.model.generator.parameters(), self.hp.clip)
         opt_g.step()
+        if self.ema is not None:   # the average follows the live generator
+            self.ema.update(self.model.generator)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
                 "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean(),
                 "g_aux": g_aux.detach(), "g_rec": g_rec.detach(), **extra}
@@ -252,17 +265,18 @@ class CGANTraining(Recipe):
         """Rows: held-out sources, swaps (inverted z), prior samples, ground-truth swaps."""
         b = next(swap_pairs(self.people, self.test_idx, batch_size=8, size=self.cfg.size,
                             seed=1234, n_batches=1))
-        G = self.model.generator.eval()
+        live = self.model.generator.eval()
+        G = self.ema.net if self.ema is not None else live   # what the saved model generates with
         x, a_s, a_t = (b[k].to(self.device) for k in ("source_image", "source_attributes",
                                                       "target_attributes"))
         z_prior = torch.randn(8, self.cfg.z_dim, generator=torch.Generator().manual_seed(0))
         z_prior = z_prior.to(self.device)
         if self.model.encoder is not None:
-            swap = self.model.swap(x, a_s, a_t)
+            swap = G(self.model.invert(x, a_s), a_t)
         else:
             swap = G(z_prior, a_t)
         sample = G(z_prior, a_t)
-        G.train()
+        live.train()
         return torch.cat([x, swap, sample, b["target_image"].to(self.device)]).cpu(), 8
 
     def config(self) -> dict:
@@ -271,6 +285,10 @@ class CGANTraining(Recipe):
                 "discriminator_included": False}
 
     def inference_state(self) -> dict[str, torch.Tensor]:
-        """Generator and encoder only: the discriminator is not needed to generate."""
-        return {k: v for k, v in self.model.state_dict().items()
-                if not k.startswith("discriminator.")}
+        """Generator and encoder only: the discriminator is not needed to generate.  With
+        ``ema`` the generator's weights are the average's (the live ones are in the state)."""
+        state = {k: v for k, v in self.model.state_dict().items()
+                 if not k.startswith("discriminator.")}
+        if self.ema is not None:
+            state.update({f"generator.{k}": v for k, v in self.ema.net.state_dict().items()})
+        return state

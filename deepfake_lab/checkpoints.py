@@ -76,7 +76,13 @@ def _refuse_pickle(p: Path) -> None:
             "machine you trust.")
     if p.exists():
         with open(p, "rb") as f:
-            head = f.read(4)
+            head = f.read(9)
+        # A safetensors file opens with its JSON header's length (8 bytes, little-endian)
+        # and then the header's "{": recognised first, since that length's low byte may be
+        # 0x80, a pickle's first byte.
+        n = int.from_bytes(head[:8], "little")
+        if head[8:9] == b"{" and 8 + n <= p.stat().st_size:
+            return
         if head[:2] == b"PK" or head[:1] == b"\x80":
             raise CheckpointError(
                 f"{p} is a zip/pickle file, not safetensors; deepfake-lab never unpickles files")

@@ -43,3 +43,31 @@ def test_checkpoints_of_different_runs_are_refused(tmp_path):
         average_checkpoints.average([a, b])
     with pytest.raises(ValueError, match="at least two"):
         average_checkpoints.average([a])
+
+
+def _save_two(path: Path, step: int, coarse: torch.Tensor, fine: torch.Tensor) -> str:
+    cfg = {"kind": "model", "architecture": "cgan", "recipe": {}, "step": step}
+    save_checkpoint(path, {"g.coarse.w": coarse, "g.fine.w": fine}, cfg)
+    return str(path)
+
+
+def test_only_averages_the_named_tensors_and_takes_the_rest_from_one_input(tmp_path):
+    """``--only g.coarse``: the coarse tensor is the mean, the fine one and the config are the
+    middle input's (or ``rest_from``'s), and the output says so."""
+    g = torch.Generator().manual_seed(1)
+    cs, fs = ([torch.randn(3, generator=g) for _ in range(3)] for _ in range(2))
+    paths = [_save_two(tmp_path / f"s{i}", 100 * (i + 1), c, f)
+             for i, (c, f) in enumerate(zip(cs, fs, strict=True))]
+    tensors, cfg = average_checkpoints.average(paths, only=["g.coarse"])
+    torch.testing.assert_close(tensors["g.coarse.w"], torch.stack(cs).mean(0))
+    assert torch.equal(tensors["g.fine.w"], fs[1])
+    assert cfg["step"] == 200 and cfg["rest_from"] == "s1@200"
+    assert cfg["averaged_only"] == ["g.coarse"]
+    tensors, cfg = average_checkpoints.average(paths, only=["g.coarse"], rest_from=paths[2])
+    assert torch.equal(tensors["g.fine.w"], fs[2]) and cfg["step"] == 300
+    with pytest.raises(ValueError, match="names no tensor"):
+        average_checkpoints.average(paths, only=["g.middle"])
+    with pytest.raises(ValueError, match="one of the inputs"):
+        average_checkpoints.average(paths, only=["g.coarse"], rest_from=str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="give --only too"):
+        average_checkpoints.average(paths, rest_from=paths[0])

@@ -142,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ema", type=float, default=None, metavar="DECAY",
                    help="cgan: the saved model generates with an exponential moving average "
                         "of the generator's weights (e.g. 0.995), which smooths the "
-                        "step-to-step swings of GAN training; the live generator trains as "
-                        "before (default 0: off)")
+                        "step-to-step swings of GAN training but also fades its fine texture "
+                        "(measured in the model card); the live generator trains as before "
+                        "(default 0: off)")
     t.add_argument("--out", default=None, help="run directory (default runs/ARCH)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--seed", type=int, default=0)

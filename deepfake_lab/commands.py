@@ -24,7 +24,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.arch != "cgan" and args.init_from:
-        parser.error("--init-from is for --arch cgan (a CVAE checkpoint)")
+        parser.error("--init-from is for --arch cgan (a CVAE or cGAN checkpoint)")
     people = tuple(p.strip() for p in args.people.split(",") if p.strip())
     facesets = () if args.data == "synthfaces" else tuple(
         p.strip() for p in args.data.split(",") if p.strip())
@@ -52,6 +52,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                              read_identity=args.read_identity,
                              read_expression=args.read_expression, code_critic=args.code_critic,
                              anchor=args.anchor, anchor_blur=args.anchor_blur,
+                             anchor_release=args.anchor_release, rec_focus=args.rec_focus,
                              detail_critic=args.detail_critic, ema=args.ema)
         callbacks = _train_callbacks(args)
         trainer = Trainer(recipe, out, steps=args.steps, save_every=args.save_every,
@@ -229,6 +230,9 @@ def cmd_eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"{report['model']} ({report['architecture']}), {report['n_swaps']} held-out swaps")
     for k in ("id_retrieval", "pose_mae_deg", "expr_mae"):
         print(f"  {k:16s} {report[k]:>9}   (judge on ground truth: {gt[k]})")
+    by = ", ".join(f"{name} {v['mae']} ({v['bias']:+})"
+                   for name, v in report["expr_by_attribute"].items())
+    print(f"    by attribute: {by}   (MAE, signed mean)")
     for k in ("psnr", "psnr_face", "ssim", "sharpness_ratio", "kid"):
         print(f"  {k:16s} {report[k]:>9}")
     if not report["judge_trusted"]:

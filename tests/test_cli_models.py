@@ -124,3 +124,17 @@ def test_ddp_two_cpu_processes(arch, extra, net, loss, tmp_path) -> None:
     if net:   # the critic's weights travel in the training state, not in the model
         tensors, _ = load_checkpoint(out / "state", kind="training-state")
         assert any(k.startswith(f"train.{net}.") for k in tensors) and loss in rows[-1]
+
+
+def test_eval_prints_the_expression_error_of_each_attribute(capsys) -> None:
+    """The text report splits the expression error by attribute, with its sign; the JSON
+    report carries the same numbers."""
+    assert main(["eval", "--model", "cvae-synthfaces-64", "--n", "16"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "by attribute" in x)
+    for name in ("smile", "mouth_open", "eyes_open", "brow_raise"):
+        assert name in line
+    assert main(["eval", "--model", "cvae-synthfaces-64", "--n", "16", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    smile = report["expr_by_attribute"]["smile"]
+    assert f"smile {smile['mae']} ({smile['bias']:+})" in line

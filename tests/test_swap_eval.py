@@ -29,8 +29,12 @@ def test_oracle_equals_ground_truth_and_copy_is_worse() -> None:
     oracle = evaluate_swaps(lambda b: b["target_image"], problems, gallery, judge, 40)
     assert KEYS <= oracle.keys() and oracle["n_swaps"] == 40
     assert oracle["psnr"] == 100 and oracle["ssim"] == 1 and oracle["sharpness_ratio"] == 1
-    for k in ("id_retrieval", "pose_mae_deg", "expr_mae"):
+    for k in ("id_retrieval", "pose_mae_deg", "expr_mae", "expr_by_attribute"):
         assert oracle[k] == oracle["ground_truth"][k]
+    by = oracle["expr_by_attribute"]
+    assert list(by) == ["smile", "mouth_open", "eyes_open", "brow_raise"]
+    assert sum(v["mae"] for v in by.values()) / 4 == pytest.approx(oracle["expr_mae"], abs=1e-3)
+    assert all(abs(v["bias"]) <= v["mae"] for v in by.values())
     gallery, problems = conditional_problems(40, seed=3, batch=20)
     copy = evaluate_swaps(lambda b: b["source_image"], problems, gallery, judge, 40)
     assert copy["psnr"] < 30 and copy["ssim"] < 0.95

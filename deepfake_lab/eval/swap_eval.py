@@ -11,6 +11,8 @@ output *and* the answer, and measure:
                    over 4 renders of that person.
 ``pose_mae_deg``   mean |judged pose - source pose| in degrees (yaw, pitch, roll averaged)
 ``expr_mae``       mean |judged expression - source expression| in schema units
+``expr_by_attribute`` the same per expression attribute (``mae``), with the signed mean
+                   (``bias``: > 0 reads too much, e.g. a frown drawn too happy)
 ``psnr``           dB against the ground truth, whole image; ``psnr_face`` inside the face
 ``ssim``           structural similarity against the ground truth
 ``sharpness_ratio`` Laplacian variance of outputs / of ground truths (blur < 1)
@@ -102,9 +104,11 @@ def _judge_scores(judge: Judge, images: torch.Tensor, batch: dict, gallery: torc
     pred = _judged(judge, images)
     ident = pred[:, SCHEMA.identity_slice]
     hit = torch.cdist(ident, gallery).argmin(1) == batch["target_index"]
-    err = (SCHEMA.denormalize(pred) - SCHEMA.denormalize(batch["target_attributes"])).abs()
+    signed = SCHEMA.denormalize(pred) - SCHEMA.denormalize(batch["target_attributes"])
+    err = signed.abs()
     return {"hit": hit.float(), "pose": err[:, SCHEMA.pose_slice].mean(1),
             "expr": err[:, SCHEMA.expression_slice].mean(1),
+            "expr_signed": signed[:, SCHEMA.expression_slice],                # (B, n_expr)
             "feat": _judged(judge, images, features=True)}
 
 
@@ -139,9 +143,14 @@ def evaluate_swaps(swap: SwapFn, problems: Iterator[dict], gallery_identities: t
     half = len(gcat["feat"]) // 2
 
     def block(c: dict) -> dict:
+        signed = c["expr_signed"]                                       # (n, n_expr)
         return {"id_retrieval": round(100 * c["hit"].mean().item(), 2),
                 "pose_mae_deg": round(c["pose"].mean().item(), 3),
-                "expr_mae": round(c["expr"].mean().item(), 4)}
+                "expr_mae": round(c["expr"].mean().item(), 4),
+                "expr_by_attribute": {
+                    a.name: {"mae": round(signed[:, j].abs().mean().item(), 4),
+                             "bias": round(signed[:, j].mean().item(), 4)}
+                    for j, a in enumerate(SCHEMA.expression)}}
 
     subset = min(200, half)
     return {

@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--people", default="ada,boris",
                    help="two-decoder: the two SynthFaces people (names or seeds)")
     t.add_argument("--init-from", default=None, metavar="CKPT",
-                   help="cgan: warm-start generator and encoder from a CVAE (bundled name, "
-                        "run directory or checkpoint)")
+                   help="cgan: warm-start generator and encoder from a CVAE, or from a "
+                        "trained cGAN with an encoder (bundled name, run directory or "
+                        "checkpoint); --anchor then anchors to that generator")
     t.add_argument("--continue-from", default=None, metavar="MODEL",
                    help="start from the weights and step of a model of the same architecture "
                         "and sizes (a bundled name or a run's model), with fresh optimisers; "
@@ -134,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--anchor-blur", type=float, default=None, metavar="SIGMA",
                    help="cgan: the anchor compares the swaps blurred by a Gaussian of SIGMA px "
                         "(default 1)")
+    t.add_argument("--anchor-release", type=float, default=None, metavar="F",
+                   help="cgan: in [0, 1], how far the anchor lets go where expressions show "
+                        "(the renderer's map of the pixels smile, mouth, eyes and brows move: "
+                        "deepfake_lab.data.expression_region), so that the game can draw an "
+                        "expression the CVAE leaves out (default 0: an even anchor)")
+    t.add_argument("--rec-focus", type=float, default=None, metavar="K",
+                   help="cgan: the reconstruction loss counts 1 + K times where expressions "
+                        "show (DeepFaceLab's eyes-and-mouth priority; default 0: even)")
     t.add_argument("--detail-critic", type=float, default=None, metavar="W",
                    help="cgan: weight of a second, patch critic that judges only the finest "
                         "detail (the image minus its 1-px Gaussian blur) beside the coarse "

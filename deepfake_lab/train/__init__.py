@@ -14,6 +14,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                 read_identity: float | None = None, read_expression: float | None = None,
                 code_critic: float | None = None,
                 anchor: float | None = None, anchor_blur: float | None = None,
+                anchor_release: float | None = None, rec_focus: float | None = None,
                 detail_critic: float | None = None, ema: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
 
@@ -26,7 +27,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     (defaults 1 and 3, the judge's training weights; pose weighs 3).
     ``code_critic``: the two-decoder model's code-critic weight (``w_code``; 0 turns it off).
     ``anchor`` / ``anchor_blur``: the cGAN's low-frequency anchor to the CVAE of ``init_from``
-    (``w_anchor``, ``anchor_blur``; see :mod:`.cgan`).
+    (``w_anchor``, ``anchor_blur``; see :mod:`.cgan`); ``anchor_release`` lets it go where
+    expressions show, ``rec_focus`` weighs the reconstruction up there.
     ``detail_critic``: the cGAN's detail-critic weight (``w_detail``; 0 turns it off).
     ``ema``: the decay of the cGAN's generator weight average, which its saved model
     generates with (0 turns it off; see :mod:`.ema`).
@@ -50,6 +52,14 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         raise ValueError("--ema is for --arch cgan (it averages the GAN generator's weights)")
     if ema is not None and not (ema == 0 or 0 < ema < 1):
         raise ValueError(f"--ema is a decay in (0, 1), or 0 for none, got {ema}")
+    if anchor_release is not None and not anchor:
+        raise ValueError("--anchor-release loosens the anchor; it needs --anchor W")
+    if anchor_release is not None and not 0 <= anchor_release <= 1:
+        raise ValueError(f"--anchor-release is a fraction in [0, 1], got {anchor_release}")
+    if rec_focus is not None and arch != "cgan":
+        raise ValueError("--rec-focus is for --arch cgan (its reconstruction loss)")
+    if rec_focus is not None and rec_focus < 0:
+        raise ValueError(f"--rec-focus is a weight, >= 0, got {rec_focus}")
     if anchor_blur is not None and not anchor:
         raise ValueError("--anchor-blur sets the anchor's blur; it needs --anchor W")
     if anchor_blur is not None and not 0 < anchor_blur <= 8:
@@ -70,6 +80,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         hp = replace(CGANRecipe(seed=seed, init_from=init_from),
                      **_given(batch=batch, lr_g=lr, lr_d=None if lr is None else 2 * lr,
                               w_anchor=anchor, anchor_blur=anchor_blur,
+                              anchor_release=anchor_release, rec_focus=rec_focus,
                               w_detail=detail_critic, ema=ema, **read))
         return CGANTraining(None if init_from else CGANConfig(size=size), hp)
     if arch == "two-decoder":

@@ -58,6 +58,20 @@ under them, with its own optimiser and its own hinge loss in step 1::
 and the generator is asked to fool it in step 2 (``-w_detail * mean(C(fake))``).  It lives in
 the training state (``training_nets``), like the anchor.
 
+Where expressions show (``anchor_release``, ``rec_focus``).  An expression moves few pixels:
+a sad mouth is two 1-px lines beside its corners.  The CVAE draws it as a neutral mouth (its
+pixel loss hardly notices), so an even anchor holds the cGAN to that mistake: measured, both
+read a frown (smile < -0.5) 0.35 too happy, and smile alone is half their expression error.
+:func:`~deepfake_lab.data.expression_region.expression_region` maps, from the renderer, the
+pixels the expression attributes move (``region``, (S, S) in [0, 1]); there the anchor lets
+go and the reconstruction of the frame counts more (DeepFaceLab's eyes-and-mouth priority)::
+
+    anchor = mean((1 - anchor_release * region) * |blur(G(z, a_fake)) - blur(T(z, a_fake))|)
+    g_rec  = focused_l1(G(z, a), x, 1 + rec_focus * region)
+
+``init_from`` may also be a trained cGAN (with its encoder): the run then starts from its
+generator and anchors to it, so the game redraws only what the anchor lets go of.
+
 The weight average (``ema``, ``--ema``).  With a decay, a :class:`~.ema.WeightEMA` of the
 generator follows the live one after every generator step, and the model a run saves - the
 ``model`` checkpoint, its snapshots and the preview - generates with the *average*.  The game
@@ -75,6 +89,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checkpoints import load_checkpoint
+from ..data.expression_region import expression_region
 from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_population
 from ..data.synthfaces import SCHEMA
 from ..eval.judges import GROUP_WEIGHTS
@@ -109,6 +124,43 @@ class CGANRecipe:
     anchor_blur: float = 1.0       # the anchor compares the swaps blurred by this sigma (px)
     w_detail: float = 0.0          # weight of the detail critic's adversarial term (0: none)
     ema: float = 0.0               # decay of the generator's weight average (0: none)
+    anchor_release: float = 0.0    # 0..1: how far the anchor lets go where expressions show
+    rec_focus: float = 0.0         # extra weight of the reconstruction where expressions show
+
+
+def _warm_start(tensors: dict[str, torch.Tensor], init: dict
+                ) -> tuple[CGANConfig, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``(config, G's weights, E's weights)`` from a CVAE (its decoder becomes G, its encoder
+    E) or from a cGAN with an encoder (its own G and E: a trained cGAN continued with a new
+    anchor, which is then that generator)."""
+    arch = init.get("architecture")
+    if arch == "cvae":
+        vcfg = CVAEConfig.from_dict(init["model"])
+        cfg = CGANConfig(attr_dim=vcfg.attr_dim, size=vcfg.size, z_dim=vcfg.latent,
+                         gen_widths=vcfg.dec_widths, disc_widths=vcfg.enc_widths,
+                         with_encoder=True, enc_hidden=vcfg.hidden)
+        g_prefix, e_prefix = "decoder.", "encoder."
+    elif arch == "cgan" and init["model"].get("with_encoder"):
+        cfg = CGANConfig.from_dict(init["model"])
+        g_prefix, e_prefix = "generator.net.", "encoder."
+    else:
+        raise ValueError(f"init_from must be a CVAE or a cGAN with an encoder, got {arch!r}")
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
+    return cfg, part(g_prefix), part(e_prefix)
+
+
+def focused_l1(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """L1 of (B, C, S, S) images with each pixel weighed by ``weight`` (1, 1, S, S), scaled by
+    the weights' mean: the same total as plain L1, moved towards the heavy pixels."""
+    return ((x - y).abs() * weight).mean() / weight.mean()
+
+
+def _crop_like(m: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Centre-crop a (1, 1, S, S) map to ``like``'s last two sizes (a 'valid' blur's crop)."""
+    r = (m.shape[-1] - like.shape[-1]) // 2
+    return m[..., r:r + like.shape[-2], r:r + like.shape[-1]]
 
 
 class CGANTraining(Recipe):
@@ -125,20 +177,12 @@ class CGANTraining(Recipe):
 
             tensors, init = load_checkpoint(resolve(self.hp.init_from)[1], kind="model",
                                             schema=SCHEMA)
-            if init.get("architecture") != "cvae":
-                raise ValueError(f"init_from must be a CVAE checkpoint, got "
-                                 f"{init.get('architecture')!r}")
-            vcfg = CVAEConfig.from_dict(init["model"])
-            cfg = CGANConfig(attr_dim=vcfg.attr_dim, size=vcfg.size, z_dim=vcfg.latent,
-                             gen_widths=vcfg.dec_widths, disc_widths=vcfg.enc_widths,
-                             with_encoder=True, enc_hidden=vcfg.hidden)
+            cfg, generator, encoder = _warm_start(tensors, init)
         self.cfg = cfg or CGANConfig(attr_dim=SCHEMA.dim)
         self.model = CGAN(self.cfg)
         if init is not None:
-            self.model.generator.net.load_state_dict(
-                {k[8:]: v.float() for k, v in tensors.items() if k.startswith("decoder.")})
-            self.model.encoder.load_state_dict(
-                {k[8:]: v.float() for k, v in tensors.items() if k.startswith("encoder.")})
+            self.model.generator.net.load_state_dict(generator)
+            self.model.encoder.load_state_dict(encoder)
         if self.model.encoder is not None:
             self.model.encoder.requires_grad_(False).eval()
         self.anchor: nn.Module | None = None
@@ -164,6 +208,14 @@ class CGANTraining(Recipe):
         if self.hp.ema > 0:
             # the exported generator: an average of the live one (saved in the training state)
             self.ema = WeightEMA(self.model.generator, self.hp.ema)
+        # Where expressions show (1) and where they do not (0): the anchor lets go there by
+        # ``anchor_release`` and the reconstruction counts ``1 + rec_focus`` times (S, S).
+        self.region: torch.Tensor | None = None
+        if self.hp.anchor_release or self.hp.rec_focus:
+            if not 0 <= self.hp.anchor_release <= 1 or self.hp.rec_focus < 0:
+                raise ValueError("anchor_release must be in [0, 1] and rec_focus >= 0, got "
+                                 f"{self.hp.anchor_release} and {self.hp.rec_focus}")
+            self.region = expression_region(self.cfg.size)        # (1, 1, S, S)
         self.generators = {"z": torch.Generator().manual_seed(self.hp.seed + 1)}
         self.people, self.train_idx, self.test_idx = synthfaces_population()
         self.reader = reader_for(self.hp)
@@ -230,7 +282,12 @@ class CGANTraining(Recipe):
             logit, a_hat = D(fake, a_fake)
             g_adv = -logit.float().mean()
             g_aux = F.smooth_l1_loss(a_hat.float(), a_fake, beta=0.05)
-            g_rec = F.l1_loss(rec, x) if rec is not None else torch.zeros((), device=x.device)
+            if rec is None:
+                g_rec = torch.zeros((), device=x.device)
+            elif self.hp.rec_focus:   # the pixels where expressions show count 1 + K times
+                g_rec = focused_l1(rec, x, 1 + self.hp.rec_focus * self.region.to(x.device))
+            else:
+                g_rec = F.l1_loss(rec, x)
             loss_g = g_adv + self.hp.w_aux * g_aux + self.hp.w_rec * g_rec
             if self.detail is not None:   # fool the detail critic too
                 g_detail = -self.nets["C"](fake).float().mean()
@@ -247,7 +304,12 @@ class CGANTraining(Recipe):
                 s = self.hp.anchor_blur
                 with torch.no_grad():
                     want = gaussian_blur(self.anchor(z, a_fake).float(), s)   # (B, 3, S', S')
-                anchor = F.l1_loss(gaussian_blur(fake, s), want)
+                if self.hp.anchor_release:   # weaker where expressions show
+                    keep = 1 - self.hp.anchor_release * self.region.to(x.device)
+                    keep = _crop_like(keep, want)                        # (1, 1, S', S')
+                    anchor = ((gaussian_blur(fake, s) - want).abs() * keep).mean()
+                else:
+                    anchor = F.l1_loss(gaussian_blur(fake, s), want)
                 loss_g = loss_g + self.hp.w_anchor * anchor
                 extra["anchor"] = anchor.detach()
         opt_g.zero_grad(set_to_none=True)

@@ -1,0 +1,117 @@
+"""Where expressions show: the renderer's region map, the anchor that lets go there
+(``--anchor-release``), the reconstruction that weighs it up (``--rec-focus``), and a cGAN
+warm-started from a trained cGAN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_cgan_anchor import anchored, tiny_cvae  # noqa: F401  (a fixture)
+from test_training import make
+
+from deepfake_lab.data.expression_region import expression_region
+from deepfake_lab.eval.metrics import gaussian_blur
+from deepfake_lab.train import make_recipe
+from deepfake_lab.train.cgan import CGANRecipe, CGANTraining, focused_l1
+from deepfake_lab.train.trainer import Trainer
+
+
+def test_the_expression_region_is_the_mouth_and_eyes_not_the_background() -> None:
+    r = expression_region(64, n=32)
+    assert r.shape == (1, 1, 64, 64)
+    assert r.min() >= 0 and r.max() == pytest.approx(1.0)
+    m = r[0, 0]
+    corners = torch.cat([m[:8, :8].flatten(), m[:8, -8:].flatten(), m[-4:, :4].flatten()])
+    assert corners.max() < 0.05                    # background and shoulders: no expression
+    assert m[44:54, 26:38].mean() > 0.3            # mouth (below the crop's centre)
+    assert m[22:30, 18:46].mean() > 0.2            # eyes and brows
+    assert torch.equal(expression_region(64, n=32), r)            # deterministic
+    with pytest.raises(ValueError, match="at least 1"):
+        expression_region(64, n=0)
+
+
+def test_focused_l1_is_l1_moved_towards_the_heavy_pixels() -> None:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(2, 3, 8, 8, generator=g), torch.rand(2, 3, 8, 8, generator=g)
+    assert focused_l1(x, y, torch.ones(1, 1, 8, 8)) == pytest.approx(F.l1_loss(x, y).item())
+    w = torch.ones(1, 1, 8, 8)
+    w[..., :4] = 5.0                               # the left half counts 5 times
+    x.requires_grad_(True)
+    focused_l1(x, y, w).backward()
+    left, right = x.grad[..., :4].abs(), x.grad[..., 4:].abs()
+    assert torch.allclose(left, 5 * right.mean()) and torch.allclose(right, right.mean())
+
+
+def test_the_anchor_lets_go_only_where_expressions_show(tiny_cvae: str) -> None:  # noqa: F811
+    """Released fully everywhere, the anchor costs nothing; released where the region map
+    says, it costs less than the even anchor, on the same generator and batch."""
+    gan = anchored(tiny_cvae, anchor_release=1.0, lr_g=2e-3)
+    batches = gan.batches(0, 0, 1)
+    for i in range(3):                             # move G away from its anchor
+        gan.training_step(next(batches), i)
+    b = next(batches)
+    x, a = b["image"], b["attributes"]
+    z, a_fake = gan._latent(x, a), a.roll(1, 0)
+    with torch.no_grad():
+        s = gan.hp.anchor_blur
+        even = F.l1_loss(gaussian_blur(gan.model.generator(z, a_fake), s),
+                         gaussian_blur(gan.anchor(z, a_fake), s)).item()
+    state = {k: v.clone() for k, v in gan.model.generator.state_dict().items()}
+    released = gan.training_step(b, 3)["anchor"].item()
+    assert 0 < released < 0.95 * even, (released, even)
+    gan.model.generator.load_state_dict(state)
+    gan.region = torch.ones_like(gan.region)       # every pixel shows expressions
+    assert gan.training_step(b, 3)["anchor"].item() == 0.0
+
+
+def test_a_cgan_warm_starts_from_a_trained_cgan_and_anchors_to_it(tmp_path: Path) -> None:
+    src = make("cgan")
+    Trainer(src, tmp_path / "gan", steps=2, progress=False, sample_every=100).fit()
+    gan = CGANTraining(recipe=CGANRecipe(batch=4, init_from=str(tmp_path / "gan" / "model"),
+                                         w_anchor=10.0))
+    assert gan.cfg == src.cfg
+    for net in (gan.model.generator, gan.anchor):
+        mine = net.state_dict()
+        assert all(torch.equal(mine[k], v) for k, v in src.model.generator.state_dict().items())
+    theirs = src.model.encoder.state_dict()
+    assert all(torch.equal(v, theirs[k]) for k, v in gan.model.encoder.state_dict().items())
+    assert gan.training_step(next(gan.batches(0, 0, 1)), 0)["anchor"].item() == 0.0
+
+
+def test_a_cgan_without_an_encoder_cannot_warm_start_another(tmp_path: Path) -> None:
+    from tiny_models import TINY_CGAN
+
+    from deepfake_lab.models import CGANConfig
+
+    cfg = CGANConfig(**{**TINY_CGAN.to_dict(), "with_encoder": False})
+    Trainer(CGANTraining(cfg, CGANRecipe(batch=4)), tmp_path / "gan", steps=1,
+            progress=False, sample_every=100).fit()
+    with pytest.raises(ValueError, match="CVAE or a cGAN with an encoder"):
+        CGANTraining(recipe=CGANRecipe(batch=4, init_from=str(tmp_path / "gan" / "model")))
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"arch": "cgan", "anchor_release": 0.5}, "needs --anchor"),
+    ({"arch": "cgan", "anchor": 1.0, "anchor_release": 1.5}, r"in \[0, 1\]"),
+    ({"arch": "cvae", "rec_focus": 2.0}, "--rec-focus is for --arch cgan"),
+    ({"arch": "cgan", "rec_focus": -1.0}, ">= 0"),
+])
+def test_make_recipe_refuses_misplaced_focus_flags(kw: dict, message: str) -> None:
+    arch = kw.pop("arch")
+    with pytest.raises(ValueError, match=message):
+        make_recipe(arch, **kw)
+
+
+def test_the_cli_passes_the_focus_flags(tiny_cvae: str, tmp_path: Path) -> None:  # noqa: F811
+    from deepfake_lab.checkpoints import load_checkpoint
+    from deepfake_lab.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--arch", "cgan", "--init-from", tiny_cvae, "--anchor", "5",
+                 "--anchor-release", "0.75", "--rec-focus", "3", "--steps", "2", "--batch",
+                 "2", "--out", str(out), "--no-progress"]) in (0, None)
+    _, cfg = load_checkpoint(out / "model", kind="model")
+    assert cfg["recipe"]["anchor_release"] == 0.75 and cfg["recipe"]["rec_focus"] == 3

@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--rec-focus", type=float, default=None, metavar="K",
                    help="cgan: the reconstruction loss counts 1 + K times where expressions "
                         "show (DeepFaceLab's eyes-and-mouth priority; default 0: even)")
+    t.add_argument("--focus-on", default=None, metavar="NAMES",
+                   help="cgan: --anchor-release and --rec-focus act where these expression "
+                        "attributes show, e.g. smile,mouth_open (default: all four)")
     t.add_argument("--detail-critic", type=float, default=None, metavar="W",
                    help="cgan: weight of a second, patch critic that judges only the finest "
                         "detail (the image minus its 1-px Gaussian blur) beside the coarse "

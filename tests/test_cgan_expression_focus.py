@@ -33,6 +33,14 @@ def test_the_expression_region_is_the_mouth_and_eyes_not_the_background() -> Non
         expression_region(64, n=0)
 
 
+def test_the_region_narrows_to_the_mouth() -> None:
+    mouth = expression_region(64, n=32, attributes=("smile", "mouth_open"))[0, 0]
+    assert mouth.max() == pytest.approx(1.0)
+    assert mouth[44:54, 26:38].mean() > 0.3 and mouth[18:26, 18:46].max() < 0.2
+    with pytest.raises(ValueError, match="not expression attributes: yaw"):
+        expression_region(64, n=32, attributes=("smile", "yaw"))
+
+
 def test_focused_l1_is_l1_moved_towards_the_heavy_pixels() -> None:
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(2, 3, 8, 8, generator=g), torch.rand(2, 3, 8, 8, generator=g)
@@ -98,6 +106,7 @@ def test_a_cgan_without_an_encoder_cannot_warm_start_another(tmp_path: Path) -> 
     ({"arch": "cgan", "anchor": 1.0, "anchor_release": 1.5}, r"in \[0, 1\]"),
     ({"arch": "cvae", "rec_focus": 2.0}, "--rec-focus is for --arch cgan"),
     ({"arch": "cgan", "rec_focus": -1.0}, ">= 0"),
+    ({"arch": "cgan", "anchor": 1.0, "focus_on": "smile"}, "needs one of them"),
 ])
 def test_make_recipe_refuses_misplaced_focus_flags(kw: dict, message: str) -> None:
     arch = kw.pop("arch")
@@ -111,7 +120,8 @@ def test_the_cli_passes_the_focus_flags(tiny_cvae: str, tmp_path: Path) -> None:
 
     out = tmp_path / "run"
     assert main(["train", "--arch", "cgan", "--init-from", tiny_cvae, "--anchor", "5",
-                 "--anchor-release", "0.75", "--rec-focus", "3", "--steps", "2", "--batch",
-                 "2", "--out", str(out), "--no-progress"]) in (0, None)
+                 "--anchor-release", "0.75", "--rec-focus", "3", "--focus-on", "smile",
+                 "--steps", "2", "--batch", "2", "--out", str(out), "--no-progress"]) in (0, None)
     _, cfg = load_checkpoint(out / "model", kind="model")
     assert cfg["recipe"]["anchor_release"] == 0.75 and cfg["recipe"]["rec_focus"] == 3
+    assert cfg["recipe"]["focus_on"] == "smile"

@@ -19,7 +19,8 @@ Each attribute is scaled to peak at 1 before the maximum, so the eyes (``eyes_op
 ``brow_raise``) count as much as the mouth (``smile``, ``mouth_open``).  The faces are a fixed
 random sample over the schema's whole range of identity, pose and scene, so the map is a
 *prior* over where an aligned face's expression shows, not the place in one face.  It is
-deterministic and cached per size.
+deterministic and cached per size.  ``attributes`` narrows it to some of them (the mouth's
+``smile`` and ``mouth_open``, say).
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ import torch
 from .synthfaces import SCHEMA, Scene, render, sample_attributes
 
 
-@lru_cache(maxsize=4)
-def _region(size: int, n: int, seed: int) -> torch.Tensor:
+@lru_cache(maxsize=8)
+def _region(size: int, n: int, seed: int, attributes: tuple[str, ...]) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     a = sample_attributes(n, g)                                           # (n, dim)
     scene = Scene.sample(n, g)
     maps = []
-    for j in range(SCHEMA.expression_slice.start, SCHEMA.expression_slice.stop):
+    for j in (SCHEMA.index(name) for name in attributes):
         lo, hi = a.clone(), a.clone()
         lo[:, j], hi[:, j] = -1.0, 1.0
         d = (render(hi, size=size, scene=scene) - render(lo, size=size, scene=scene))
@@ -46,10 +47,17 @@ def _region(size: int, n: int, seed: int) -> torch.Tensor:
     return torch.stack(maps).amax(0)                                      # (S, S) in [0, 1]
 
 
-def expression_region(size: int = 64, n: int = 256, seed: int = 0) -> torch.Tensor:
-    """``(1, 1, size, size)`` map in [0, 1]: how strongly the expression attributes move each
-    pixel of an aligned SynthFaces crop (1 where one of them moves it most), from ``n``
-    random faces rendered at both ends of every expression attribute (cached)."""
+def expression_region(size: int = 64, n: int = 256, seed: int = 0,
+                      attributes: tuple[str, ...] | None = None) -> torch.Tensor:
+    """``(1, 1, size, size)`` map in [0, 1]: how strongly the expression ``attributes`` (all
+    of them by default) move each pixel of an aligned SynthFaces crop (1 where one of them
+    moves it most), from ``n`` random faces rendered at both ends of each (cached)."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    return _region(int(size), int(n), int(seed)).clone()[None, None]
+    names = tuple(a.name for a in SCHEMA.expression)
+    attributes = names if not attributes else tuple(attributes)
+    unknown = [a for a in attributes if a not in names]
+    if unknown:
+        raise ValueError(f"not expression attributes: {', '.join(unknown)} (choose from "
+                         f"{', '.join(names)})")
+    return _region(int(size), int(n), int(seed), attributes).clone()[None, None]

@@ -15,6 +15,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                 code_critic: float | None = None,
                 anchor: float | None = None, anchor_blur: float | None = None,
                 anchor_release: float | None = None, rec_focus: float | None = None,
+                focus_on: str | None = None,
                 detail_critic: float | None = None, ema: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
 
@@ -28,7 +29,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     ``code_critic``: the two-decoder model's code-critic weight (``w_code``; 0 turns it off).
     ``anchor`` / ``anchor_blur``: the cGAN's low-frequency anchor to the CVAE of ``init_from``
     (``w_anchor``, ``anchor_blur``; see :mod:`.cgan`); ``anchor_release`` lets it go where
-    expressions show, ``rec_focus`` weighs the reconstruction up there.
+    expressions show, ``rec_focus`` weighs the reconstruction up there; ``focus_on`` names the
+    expressions (comma-separated; default all).
     ``detail_critic``: the cGAN's detail-critic weight (``w_detail``; 0 turns it off).
     ``ema``: the decay of the cGAN's generator weight average, which its saved model
     generates with (0 turns it off; see :mod:`.ema`).
@@ -60,6 +62,9 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         raise ValueError("--rec-focus is for --arch cgan (its reconstruction loss)")
     if rec_focus is not None and rec_focus < 0:
         raise ValueError(f"--rec-focus is a weight, >= 0, got {rec_focus}")
+    if focus_on is not None and not (anchor_release or rec_focus):
+        raise ValueError("--focus-on says where --anchor-release and --rec-focus act; it "
+                         "needs one of them")
     if anchor_blur is not None and not anchor:
         raise ValueError("--anchor-blur sets the anchor's blur; it needs --anchor W")
     if anchor_blur is not None and not 0 < anchor_blur <= 8:
@@ -81,6 +86,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                      **_given(batch=batch, lr_g=lr, lr_d=None if lr is None else 2 * lr,
                               w_anchor=anchor, anchor_blur=anchor_blur,
                               anchor_release=anchor_release, rec_focus=rec_focus,
+                              focus_on=focus_on,
                               w_detail=detail_critic, ema=ema, **read))
         return CGANTraining(None if init_from else CGANConfig(size=size), hp)
     if arch == "two-decoder":

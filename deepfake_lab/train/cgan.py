@@ -63,8 +63,9 @@ a sad mouth is two 1-px lines beside its corners.  The CVAE draws it as a neutra
 pixel loss hardly notices), so an even anchor holds the cGAN to that mistake: measured, both
 read a frown (smile < -0.5) 0.35 too happy, and smile alone is half their expression error.
 :func:`~deepfake_lab.data.expression_region.expression_region` maps, from the renderer, the
-pixels the expression attributes move (``region``, (S, S) in [0, 1]); there the anchor lets
-go and the reconstruction of the frame counts more (DeepFaceLab's eyes-and-mouth priority)::
+pixels the expression attributes move (``region``, (S, S) in [0, 1]; ``focus_on`` narrows it
+to some of them, e.g. the mouth's); there the anchor lets go and the reconstruction of the
+frame counts more (DeepFaceLab's eyes-and-mouth priority)::
 
     anchor = mean((1 - anchor_release * region) * |blur(G(z, a_fake)) - blur(T(z, a_fake))|)
     g_rec  = focused_l1(G(z, a), x, 1 + rec_focus * region)
@@ -126,6 +127,7 @@ class CGANRecipe:
     ema: float = 0.0               # decay of the generator's weight average (0: none)
     anchor_release: float = 0.0    # 0..1: how far the anchor lets go where expressions show
     rec_focus: float = 0.0         # extra weight of the reconstruction where expressions show
+    focus_on: str = ""             # those expressions (comma-separated names; "": all four)
 
 
 def _warm_start(tensors: dict[str, torch.Tensor], init: dict
@@ -215,7 +217,8 @@ class CGANTraining(Recipe):
             if not 0 <= self.hp.anchor_release <= 1 or self.hp.rec_focus < 0:
                 raise ValueError("anchor_release must be in [0, 1] and rec_focus >= 0, got "
                                  f"{self.hp.anchor_release} and {self.hp.rec_focus}")
-            self.region = expression_region(self.cfg.size)        # (1, 1, S, S)
+            names = tuple(n.strip() for n in self.hp.focus_on.split(",") if n.strip())
+            self.region = expression_region(self.cfg.size, attributes=names)   # (1, 1, S, S)
         self.generators = {"z": torch.Generator().manual_seed(self.hp.seed + 1)}
         self.people, self.train_idx, self.test_idx = synthfaces_population()
         self.reader = reader_for(self.hp)

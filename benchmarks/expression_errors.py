@@ -10,6 +10,10 @@ we report, per expression attribute, the mean absolute error and the signed mean
 above 0 reads more than was asked), then the smile's error and bias in four ranges of the
 asked smile (a frown is smile < -0.5).
 
+``--band-swap SIGMA,...`` finds the frequencies the error lives in: each model's output with
+its detail finer than a Gaussian of SIGMA px replaced by the exact answer's, and the reverse
+(the answer's coarse picture under the model's detail).
+
 ``--frown-gain K,...`` asks each conditional model for K times the frown it should draw
 (negative smiles scaled by K, so -1 becomes -K, outside the schema's range) and reports the
 judged expression error beside a network-free check: PSNR against the exact answer in the
@@ -27,16 +31,29 @@ import json
 import math
 
 import torch
+import torch.nn.functional as F
 
 from deepfake_lab.data.expression_region import expression_region
 from deepfake_lab.data.synthfaces import SCHEMA
 from deepfake_lab.eval.judges import load_judge
+from deepfake_lab.eval.metrics import gaussian_blur
 from deepfake_lab.eval.swap_eval import conditional_problems
 from deepfake_lab.registry import load_model
 
 SMILE = SCHEMA.index("smile")
 RANGES = ((-1.0, -0.5), (-0.5, 0.0), (0.0, 0.5), (0.5, 1.0))
 EXPRESSIONS = [a.name for a in SCHEMA.expression]
+
+
+def blur_same(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of ``sigma`` px that keeps the size (the border reflected)."""
+    r = math.ceil(3 * sigma)
+    return gaussian_blur(F.pad(x, (r, r, r, r), mode="reflect"), sigma)
+
+
+def band_swap(coarse: torch.Tensor, fine: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``coarse``'s picture at scales above ``sigma`` px plus ``fine``'s detail below it."""
+    return blur_same(coarse, sigma) + fine - blur_same(fine, sigma)
 
 
 @torch.no_grad()
@@ -85,6 +102,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--seed", type=int, default=8, help="problem seed (7 is the reporting one)")
     ap.add_argument("--frown-gain", default="1", help="comma-separated gains, e.g. 1,1.5,2")
+    ap.add_argument("--band-swap", default="", help="comma-separated sigmas in px, e.g. 1,2")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -102,17 +120,27 @@ def main() -> None:
         for k in gains:
             label = name if k == 1 else f"{name}, frown x{k:g}"
             rows[label] = read_swaps(swap, judge, args.n, args.seed, frown_gain=k)
+        for sigma in (float(v) for v in args.band_swap.split(",") if v.strip()):
+            def ours_coarse(b, ask, swap=swap, sigma=sigma):
+                return band_swap(swap(b, ask).float().cpu(), b["target_image"], sigma)
+
+            def truth_coarse(b, ask, swap=swap, sigma=sigma):
+                return band_swap(b["target_image"], swap(b, ask).float().cpu(), sigma)
+            rows[f"{name}, truth's detail < {sigma:g} px"] = read_swaps(
+                ours_coarse, judge, args.n, args.seed)
+            rows[f"truth, {name}'s detail < {sigma:g} px"] = read_swaps(
+                truth_coarse, judge, args.n, args.seed)
     if args.json:
         print(json.dumps({"seed": args.seed, "n": args.n, "rows": rows}, indent=1))
         return
     print(f"seed {args.seed}, {args.n} held-out swaps; MAE (bias) in schema units")
-    print(f"{'':34s} {'expr':>6s}  " + "  ".join(f"{e:>15s}" for e in EXPRESSIONS)
+    print(f"{'':44s} {'expr':>6s}  " + "  ".join(f"{e:>15s}" for e in EXPRESSIONS)
           + "  smile when asked < -0.5   frown mouth PSNR")
     for label, r in rows.items():
         cells = "  ".join(f"{v['mae']:.3f} ({v['bias']:+.3f})" for v in r["by_attribute"].values())
         frown = r["smile_by_range"]["[-1.0, -0.5]"]
         psnr = r["frown_mouth_psnr"]
-        print(f"{label:34s} {r['expr_mae']:.4f}  {cells}  {frown['mae']:.3f} ({frown['bias']:+.3f})"
+        print(f"{label:44s} {r['expr_mae']:.4f}  {cells}  {frown['mae']:.3f} ({frown['bias']:+.3f})"
               f"           " + ("-" if psnr is None else f"{psnr:.2f} dB"))
 
 

@@ -47,3 +47,17 @@ def test_the_frown_gain_scales_only_negative_smiles() -> None:
     assert torch.equal(ask[~neg, s], want[~neg, s])
     others = [j for j in range(SCHEMA.dim) if j != s]
     assert torch.equal(ask[:, others], want[:, others])
+
+
+def test_a_band_swap_takes_the_coarse_picture_from_one_and_the_detail_from_the_other() -> None:
+    g = torch.Generator().manual_seed(0)
+    a, b, c = (torch.rand(2, 3, 32, 32, generator=g) * 2 - 1 for _ in range(3))
+    swap, blur = expression_errors.band_swap, expression_errors.blur_same
+    assert swap(a, b, 2.0).shape == a.shape
+    assert torch.allclose(swap(a, a, 2.0), a, atol=1e-5)
+    # changing the coarse source changes only the coarse picture, and the reverse
+    assert torch.allclose(swap(a, b, 2.0) - swap(c, b, 2.0), blur(a, 2.0) - blur(c, 2.0),
+                          atol=1e-5)
+    assert torch.allclose(swap(a, b, 2.0) - swap(a, c, 2.0),
+                          (b - blur(b, 2.0)) - (c - blur(c, 2.0)), atol=1e-5)
+    assert (blur(a, 2.0) - a).abs().mean() > 0.1          # the blur does remove detail

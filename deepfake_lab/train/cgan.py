@@ -59,9 +59,11 @@ and the generator is asked to fool it in step 2 (``-w_detail * mean(C(fake))``).
 the training state (``training_nets``), like the anchor.
 
 Where expressions show (``anchor_release``, ``rec_focus``).  An expression moves few pixels:
-a sad mouth is two 1-px lines beside its corners.  The CVAE draws it as a neutral mouth (its
-pixel loss hardly notices), so an even anchor holds the cGAN to that mistake: measured, both
-read a frown (smile < -0.5) 0.35 too happy, and smile alone is half their expression error.
+a sad mouth is two 1-px lines beside its corners.  The CVAE draws it about half as deep as
+asked (its pixel loss hardly notices), and an even anchor asks the cGAN to keep it that way:
+measured, the judge reads both models' frowns (smile < -0.5) 0.35 too happy, and the smile
+is half their excess expression error.  These two knobs test whether the anchor is what keeps
+the frown out; in the runs measured so far it was not enough to let go (model card).
 :func:`~deepfake_lab.data.expression_region.expression_region` maps, from the renderer, the
 pixels the expression attributes move (``region``, (S, S) in [0, 1]; ``focus_on`` narrows it
 to some of them, e.g. the mouth's); there the anchor lets go and the reconstruction of the

@@ -37,12 +37,21 @@ from deepfake_lab.data.expression_region import expression_region
 from deepfake_lab.data.synthfaces import SCHEMA
 from deepfake_lab.eval.judges import load_judge
 from deepfake_lab.eval.metrics import gaussian_blur
-from deepfake_lab.eval.swap_eval import conditional_problems
+from deepfake_lab.eval.swap_eval import conditional_problems, expression_errors
 from deepfake_lab.registry import load_model
 
+SIZE = 64                      # the bundled SynthFaces models' size
 SMILE = SCHEMA.index("smile")
-RANGES = ((-1.0, -0.5), (-0.5, 0.0), (0.0, 0.5), (0.5, 1.0))
+# the smile's range in four quarters (from the schema); the first is "a frown"
+_LOW, _HIGH = SCHEMA["smile"].low, SCHEMA["smile"].high
+RANGES = tuple((_LOW + q * (_HIGH - _LOW) / 4, _LOW + (q + 1) * (_HIGH - _LOW) / 4)
+               for q in range(4))
+FROWN = RANGES[0][1]
 EXPRESSIONS = [a.name for a in SCHEMA.expression]
+
+
+def _range_key(lo: float, hi: float) -> str:
+    return f"[{lo:+.1f}, {hi:+.1f}]"
 
 
 def blur_same(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -61,8 +70,8 @@ def read_swaps(swap, judge, n: int, seed: int, frown_gain: float = 1.0) -> dict:
     """Judge ``swap(problems, asked attributes) -> images`` on ``n`` held-out problems; the
     model is asked for ``frown_gain`` times every negative smile, and scored against the
     true one."""
-    _, problems = conditional_problems(n, seed=seed)
-    weight = expression_region(64, attributes=("smile", "mouth_open"))      # (1, 1, S, S)
+    _, problems = conditional_problems(n, size=SIZE, seed=seed)
+    weight = expression_region(SIZE, attributes=("smile", "mouth_open"))    # (1, 1, S, S)
     signed, asked, se, frowns = [], [], 0.0, 0
     for b in problems:
         a_t = b["target_attributes"]
@@ -73,7 +82,7 @@ def read_swaps(swap, judge, n: int, seed: int, frown_gain: float = 1.0) -> dict:
         want = SCHEMA.denormalize(a_t)
         signed.append(SCHEMA.denormalize(judge(out)) - want)
         asked.append(want)
-        frown = want[:, SMILE] < -0.5
+        frown = want[:, SMILE] < FROWN
         d2 = (out - b["target_image"]).pow(2).mean(1, keepdim=True)[frown]    # (F, 1, S, S)
         se += ((d2 * weight).sum((1, 2, 3)) / weight.sum()).sum().item()
         frowns += int(frown.sum())
@@ -81,14 +90,12 @@ def read_swaps(swap, judge, n: int, seed: int, frown_gain: float = 1.0) -> dict:
     smile = torch.cat(asked)[:n, SMILE]
     ex = err[:, SCHEMA.expression_slice]
     report = {"expr_mae": round(ex.abs().mean().item(), 4),
-              "by_attribute": {name: {"mae": round(ex[:, j].abs().mean().item(), 4),
-                                      "bias": round(ex[:, j].mean().item(), 4)}
-                               for j, name in enumerate(EXPRESSIONS)},
+              "by_attribute": expression_errors(ex),
               "smile_by_range": {}}
     for lo, hi in RANGES:
-        sel = (smile >= lo) & ((smile < hi) if hi < 1 else (smile <= hi))
+        sel = (smile >= lo) & ((smile < hi) if hi < _HIGH else (smile <= hi))
         e = err[sel, SMILE]
-        report["smile_by_range"][f"[{lo:+.1f}, {hi:+.1f}]"] = {
+        report["smile_by_range"][_range_key(lo, hi)] = {
             "n": int(sel.sum()), "mae": round(e.abs().mean().item(), 4),
             "bias": round(e.mean().item(), 4)}
     mse = se / max(frowns, 1)
@@ -135,10 +142,10 @@ def main() -> None:
         return
     print(f"seed {args.seed}, {args.n} held-out swaps; MAE (bias) in schema units")
     print(f"{'':44s} {'expr':>6s}  " + "  ".join(f"{e:>15s}" for e in EXPRESSIONS)
-          + "  smile when asked < -0.5   frown mouth PSNR")
+          + f"  smile when asked < {FROWN:+.1f}   frown mouth PSNR")
     for label, r in rows.items():
         cells = "  ".join(f"{v['mae']:.3f} ({v['bias']:+.3f})" for v in r["by_attribute"].values())
-        frown = r["smile_by_range"]["[-1.0, -0.5]"]
+        frown = r["smile_by_range"][_range_key(*RANGES[0])]
         psnr = r["frown_mouth_psnr"]
         print(f"{label:44s} {r['expr_mae']:.4f}  {cells}  {frown['mae']:.3f} ({frown['bias']:+.3f})"
               f"           " + ("-" if psnr is None else f"{psnr:.2f} dB"))

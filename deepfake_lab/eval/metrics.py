@@ -108,13 +108,19 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return _blur(x, k)
 
 
+def crop_like(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Centre-crop ``x`` (..., H, W) to ``like``'s last two sizes, as :func:`gaussian_blur`
+    crops an image."""
+    r = (x.shape[-1] - like.shape[-1]) // 2
+    return x[..., r:r + like.shape[-2], r:r + like.shape[-1]]
+
+
 def frequency_bands(x: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``(low, high)`` of ``(B, C, H, W)`` images, each ``(B, C, H', W')`` as
     :func:`gaussian_blur` crops them: ``low`` is the blur, ``high = x - low`` (cropped alike)
     the detail finer than about ``sigma`` px; ``low + high`` is ``x`` cropped."""
     low = gaussian_blur(x, sigma)
-    r = (x.shape[-1] - low.shape[-1]) // 2
-    return low, x[..., r:r + low.shape[-2], r:r + low.shape[-1]] - low
+    return low, crop_like(x, low) - low
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:

@@ -112,6 +112,14 @@ def _judge_scores(judge: Judge, images: torch.Tensor, batch: dict, gallery: torc
             "feat": _judged(judge, images, features=True)}
 
 
+def expression_errors(signed: torch.Tensor) -> dict[str, dict[str, float]]:
+    """``{attribute: {"mae", "bias"}}`` from signed expression errors (n, n_expression), in
+    the schema's order of the expression attributes."""
+    return {a.name: {"mae": round(signed[:, j].abs().mean().item(), 4),
+                     "bias": round(signed[:, j].mean().item(), 4)}
+            for j, a in enumerate(SCHEMA.expression)}
+
+
 @torch.no_grad()
 def evaluate_swaps(swap: SwapFn, problems: Iterator[dict], gallery_identities: torch.Tensor,
                    judge: Judge, n: int, progress: bool = False) -> dict:
@@ -143,14 +151,10 @@ def evaluate_swaps(swap: SwapFn, problems: Iterator[dict], gallery_identities: t
     half = len(gcat["feat"]) // 2
 
     def block(c: dict) -> dict:
-        signed = c["expr_signed"]                                       # (n, n_expr)
         return {"id_retrieval": round(100 * c["hit"].mean().item(), 2),
                 "pose_mae_deg": round(c["pose"].mean().item(), 3),
                 "expr_mae": round(c["expr"].mean().item(), 4),
-                "expr_by_attribute": {
-                    a.name: {"mae": round(signed[:, j].abs().mean().item(), 4),
-                             "bias": round(signed[:, j].mean().item(), 4)}
-                    for j, a in enumerate(SCHEMA.expression)}}
+                "expr_by_attribute": expression_errors(c["expr_signed"])}
 
     subset = min(200, half)
     return {

@@ -96,7 +96,7 @@ from ..data.expression_region import expression_region
 from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_population
 from ..data.synthfaces import SCHEMA
 from ..eval.judges import GROUP_WEIGHTS
-from ..eval.metrics import gaussian_blur
+from ..eval.metrics import crop_like, gaussian_blur
 from ..models.cgan import CGAN, CGANConfig
 from ..models.cvae import CVAEConfig
 from ..models.detail_critic import DetailCritic
@@ -159,12 +159,6 @@ def focused_l1(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.
     """L1 of (B, C, S, S) images with each pixel weighed by ``weight`` (1, 1, S, S), scaled by
     the weights' mean: the same total as plain L1, moved towards the heavy pixels."""
     return ((x - y).abs() * weight).mean() / weight.mean()
-
-
-def _crop_like(m: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Centre-crop a (1, 1, S, S) map to ``like``'s last two sizes (a 'valid' blur's crop)."""
-    r = (m.shape[-1] - like.shape[-1]) // 2
-    return m[..., r:r + like.shape[-2], r:r + like.shape[-1]]
 
 
 class CGANTraining(Recipe):
@@ -311,7 +305,7 @@ class CGANTraining(Recipe):
                     want = gaussian_blur(self.anchor(z, a_fake).float(), s)   # (B, 3, S', S')
                 if self.hp.anchor_release:   # weaker where expressions show
                     keep = 1 - self.hp.anchor_release * self.region.to(x.device)
-                    keep = _crop_like(keep, want)                        # (1, 1, S', S')
+                    keep = crop_like(keep, want)                        # (1, 1, S', S')
                     anchor = ((gaussian_blur(fake, s) - want).abs() * keep).mean()
                 else:
                     anchor = F.l1_loss(gaussian_blur(fake, s), want)

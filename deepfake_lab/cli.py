@@ -146,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--focus-on", default=None, metavar="NAMES",
                    help="cgan: --anchor-release and --rec-focus act where these expression "
                         "attributes show, e.g. smile,mouth_open (default: all four)")
+    t.add_argument("--adversarial", type=float, default=None, metavar="W",
+                   help="cgan: weight of the game, the discriminator's and the detail "
+                        "critic's terms (default 1); 0 leaves the critics out: a polish of a "
+                        "trained cGAN (--init-from) by its anchor, reconstruction and reader "
+                        "alone, which restarts no game against a fresh discriminator")
+    t.add_argument("--d-warmup", type=int, default=None, metavar="N",
+                   help="cgan: the first N steps train only the critics, so that a trained "
+                        "generator continued with --init-from meets a discriminator that "
+                        "knows it rather than a fresh one (default 0)")
     t.add_argument("--detail-critic", type=float, default=None, metavar="W",
                    help="cgan: weight of a second, patch critic that judges only the finest "
                         "detail (the image minus its 1-px Gaussian blur) beside the coarse "

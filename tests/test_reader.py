@@ -91,6 +91,8 @@ def test_reader_needs_a_file_and_synthfaces(tmp_path) -> None:
 class FirstRow(torch.nn.Module):
     """A stand-in reader whose reading of an image is the first row of its red channel."""
 
+    view = "face"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, 0, 0, :SCHEMA.dim]
 

@@ -51,6 +51,11 @@ from ..data.synth_datasets import (
 from ..data.synthfaces import SCHEMA
 
 JUDGE_SIZE = 64
+# What a judge looks at: the whole face, or only the mouth (rows, columns of a 64 px crop:
+# every pixel that ``smile`` or ``mouth_open`` moves by a fifth of their most, over the
+# schema's range of poses and faces; see :mod:`~deepfake_lab.data.expression_region`).
+VIEWS = ("face", "mouth")
+MOUTH_BOX = (slice(22, 62), slice(12, 52))   # 40 x 40 px, magnified to 64 x 64
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 BUNDLED_JUDGE = WEIGHTS_DIR / "judge_synthfaces"
 
@@ -63,11 +68,19 @@ def _stage(cin: int, cout: int) -> nn.Sequential:
 
 
 class Judge(nn.Module):
-    """A VGG-style regressor of the attribute vector (~2.2 M parameters, ~0.1 GFLOP/face)."""
+    """A VGG-style regressor of the attribute vector (~2.2 M parameters, ~0.1 GFLOP/face).
 
-    def __init__(self, dim: int = SCHEMA.dim, width: int = 32, features: int = 256) -> None:
+    ``view="mouth"`` makes a *mouth reader*: the same network looking only at the mouth
+    (``MOUTH_BOX``, magnified 1.6x), trained on the expression numbers alone.  A frown is two
+    1-px lines; magnified, they are what the first convolutions see before the first
+    stride-2 halving.  Its identity and pose outputs are untrained and unused."""
+
+    def __init__(self, dim: int = SCHEMA.dim, width: int = 32, features: int = 256,
+                 view: str = "face") -> None:
         super().__init__()
-        self.dim, self.width, self.n_features = dim, width, features
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+        self.dim, self.width, self.n_features, self.view = dim, width, features, view
         w = width
         self.body = nn.Sequential(              # (B, 3, 64, 64)
             _stage(3, w),                       # (B, w, 32, 32)
@@ -83,6 +96,9 @@ class Judge(nn.Module):
         if x.shape[-1] != JUDGE_SIZE:
             x = F.interpolate(x, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear",
                               antialias=True, align_corners=False)
+        if self.view == "mouth":                # (B, 3, 40, 40) -> (B, 3, 64, 64)
+            x = F.interpolate(x[..., MOUTH_BOX[0], MOUTH_BOX[1]], size=(JUDGE_SIZE, JUDGE_SIZE),
+                              mode="bilinear", align_corners=False)
         return self.embed(self.body(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,6 +124,12 @@ def _soften(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 GROUP_WEIGHTS = {"identity": 1.0, "pose": 3.0, "expression": 3.0}
 
 
+def view_weights(view: str) -> dict[str, float]:
+    """The groups a judge of this ``view`` cannot read, weighted 0 (the mouth: all but the
+    expression), for :func:`judge_loss`'s ``weights``."""
+    return {"identity": 0.0, "pose": 0.0} if view == "mouth" else {}
+
+
 def judge_loss(pred: torch.Tensor, target: torch.Tensor, schema: AttributeSchema = SCHEMA,
                weights: dict[str, float] | None = None) -> torch.Tensor:
     """Smooth-L1 on normalised attributes, pose and expression weighted up
@@ -120,7 +142,7 @@ def judge_loss(pred: torch.Tensor, target: torch.Tensor, schema: AttributeSchema
 
 def judge_config(net: Judge, step: int, recipe: dict) -> dict:
     return {"kind": "judge", "architecture": "judge-vgg", "image_size": JUDGE_SIZE,
-            "width": net.width, "features": net.n_features, "dim": net.dim,
+            "width": net.width, "features": net.n_features, "dim": net.dim, "view": net.view,
             "schema": SCHEMA.to_json(), "step": step, "recipe": recipe,
             "population": {"n": POPULATION, "seed": POPULATION_SEED, "held_out": N_HELD_OUT}}
 
@@ -130,7 +152,7 @@ def load_judge(path: str | os.PathLike | None = None,
     """The bundled judge (default) or one saved by :func:`train_judge`, in eval mode."""
     tensors, cfg = load_checkpoint(path or BUNDLED_JUDGE, kind="judge", schema=SCHEMA,
                                    device=device)
-    net = Judge(cfg["dim"], cfg["width"], cfg["features"]).to(device)
+    net = Judge(cfg["dim"], cfg["width"], cfg["features"], cfg.get("view", "face")).to(device)
     net.load_state_dict({k: v.float() for k, v in tensors.items()})
     return net.eval()
 
@@ -140,7 +162,7 @@ def train_judge(out: str | os.PathLike, steps: int = 3000, batch: int = 96, lr: 
                 fp16_weights: bool = True, progress: bool = True,
                 init_from: str | os.PathLike | None = None,
                 device: str | torch.device | None = None,
-                max_minutes: float | None = None) -> Judge:
+                max_minutes: float | None = None, view: str = "face") -> Judge:
     """Train a judge on ground-truth renders of the training population.
 
     Cosine learning rate with 200 warm-up steps; checkpoints ``out`` every ``save_every``
@@ -150,13 +172,16 @@ def train_judge(out: str | os.PathLike, steps: int = 3000, batch: int = 96, lr: 
     :func:`~deepfake_lab.device.pick_device` (on a GPU the batches are rendered there too).
     ``max_minutes``: a wall-time budget for a time slot (a rented GPU): the cosine then runs
     over the budget instead of over ``steps`` (which stays the upper bound), and training
-    saves and ends when the budget is spent.
+    saves and ends when the budget is spent.  ``view="mouth"`` trains a mouth reader (see
+    :class:`Judge`) on the expression numbers only.
     """
     from ..device import pick_device
 
     dev = pick_device(str(device) if device else None)
     people, train_idx, _ = synthfaces_population()
-    net = (load_judge(init_from) if init_from else Judge()).to(dev).train()
+    net = (load_judge(init_from) if init_from else Judge(view=view)).to(dev).train()
+    if net.view != view:
+        raise ValueError(f"{init_from} is a {net.view!r} judge, not a {view!r} one")
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     start = 0
     state_path = Path(str(out) + ".state")
@@ -167,7 +192,7 @@ def train_judge(out: str | os.PathLike, steps: int = 3000, batch: int = 96, lr: 
         start = cfg["step"]
     recipe = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "augment": "soften",
               "init_from": None if init_from is None else Path(init_from).name,
-              "max_minutes": max_minutes, "device": dev.type}
+              "max_minutes": max_minutes, "device": dev.type, "view": view}
     budget = None if max_minutes is None else 60.0 * max_minutes
     stream = SynthFacesStream(people, train_idx, batch_size=batch, size=JUDGE_SIZE, seed=seed,
                               device=render_device_for(dev)).batches(start)
@@ -183,7 +208,7 @@ def train_judge(out: str | os.PathLike, steps: int = 3000, batch: int = 96, lr: 
             group["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
         b = next(stream)
         x, a = b["image"].to(dev), b["attributes"].to(dev)
-        loss = judge_loss(net(_soften(x, g)), a)
+        loss = judge_loss(net(_soften(x, g)), a, weights=view_weights(view))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"judge loss is {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)
@@ -225,11 +250,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default=None, help="cuda / mps / cpu (default: the best here)")
     ap.add_argument("--max-minutes", type=float, default=None,
                     help="wall-time budget: the cosine runs over it and training ends with it")
+    ap.add_argument("--view", default="face", choices=VIEWS,
+                    help="face: a judge or attribute reader; mouth: a mouth reader, which "
+                         "reads the expression from the mouth alone, magnified")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     train_judge(args.out, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                init_from=args.init_from, device=args.device, max_minutes=args.max_minutes)
+                init_from=args.init_from, device=args.device, max_minutes=args.max_minutes,
+                view=args.view)
 
 
 if __name__ == "__main__":

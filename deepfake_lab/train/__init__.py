@@ -15,7 +15,8 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                 code_critic: float | None = None,
                 anchor: float | None = None, anchor_blur: float | None = None,
                 anchor_release: float | None = None, rec_focus: float | None = None,
-                focus_on: str | None = None,
+                focus_on: str | None = None, adversarial: float | None = None,
+                d_warmup: int | None = None,
                 detail_critic: float | None = None, ema: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
 
@@ -30,7 +31,9 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     ``anchor`` / ``anchor_blur``: the cGAN's low-frequency anchor to the CVAE of ``init_from``
     (``w_anchor``, ``anchor_blur``; see :mod:`.cgan`); ``anchor_release`` lets it go where
     expressions show, ``rec_focus`` weighs the reconstruction up there; ``focus_on`` names the
-    expressions (comma-separated; default all).
+    expressions (comma-separated; default all).  ``adversarial``: the cGAN's weight of the
+    game (``w_adv``; 0 drops its critics: a polish of a trained cGAN by anchor, reconstruction
+    and reader alone); ``d_warmup``: its first steps train only the critics.
     ``detail_critic``: the cGAN's detail-critic weight (``w_detail``; 0 turns it off).
     ``ema``: the decay of the cGAN's generator weight average, which its saved model
     generates with (0 turns it off; see :mod:`.ema`).
@@ -65,6 +68,15 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     if focus_on is not None and not (anchor_release or rec_focus):
         raise ValueError("--focus-on says where --anchor-release and --rec-focus act; it "
                          "needs one of them")
+    if (adversarial is not None or d_warmup is not None) and arch != "cgan":
+        raise ValueError("--adversarial and --d-warmup are for --arch cgan (its critics)")
+    if adversarial is not None and adversarial < 0:
+        raise ValueError(f"--adversarial is a weight, >= 0, got {adversarial}")
+    if d_warmup is not None and d_warmup < 0:
+        raise ValueError(f"--d-warmup is a number of steps, >= 0, got {d_warmup}")
+    if d_warmup and adversarial == 0:
+        raise ValueError("--d-warmup trains the critics first; with --adversarial 0 there "
+                         "are none")
     if anchor_blur is not None and not anchor:
         raise ValueError("--anchor-blur sets the anchor's blur; it needs --anchor W")
     if anchor_blur is not None and not 0 < anchor_blur <= 8:
@@ -86,7 +98,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                      **_given(batch=batch, lr_g=lr, lr_d=None if lr is None else 2 * lr,
                               w_anchor=anchor, anchor_blur=anchor_blur,
                               anchor_release=anchor_release, rec_focus=rec_focus,
-                              focus_on=focus_on,
+                              focus_on=focus_on, w_adv=adversarial, d_warmup=d_warmup,
                               w_detail=detail_critic, ema=ema, **read))
         return CGANTraining(None if init_from else CGANConfig(size=size), hp)
     if arch == "two-decoder":

@@ -127,6 +127,8 @@ class CGANRecipe:
     anchor_blur: float = 1.0       # the anchor compares the swaps blurred by this sigma (px)
     w_detail: float = 0.0          # weight of the detail critic's adversarial term (0: none)
     ema: float = 0.0               # decay of the generator's weight average (0: none)
+    w_adv: float = 1.0             # weight of the game (D's and C's terms); 0: no critics
+    d_warmup: int = 0              # the first steps train only the critics (G stands still)
     anchor_release: float = 0.0    # 0..1: how far the anchor lets go where expressions show
     rec_focus: float = 0.0         # extra weight of the reconstruction where expressions show
     focus_on: str = ""             # those expressions (comma-separated names; "": all four)
@@ -190,6 +192,9 @@ class CGANTraining(Recipe):
                                  "give --init-from (also when resuming)")
             # T: the generator as warm-started, frozen (saved in the training state).
             self.anchor = copy.deepcopy(self.model.generator).requires_grad_(False).eval()
+        if self.hp.w_adv < 0 or self.hp.d_warmup < 0 or (self.hp.d_warmup and not self.hp.w_adv):
+            raise ValueError("w_adv must be >= 0 and d_warmup >= 0 (and 0 without critics), got "
+                             f"{self.hp.w_adv} and {self.hp.d_warmup}")
         self.nets = {"G": self.model.generator, "D": self.model.discriminator}
         self.optimizers = {
             "G": torch.optim.Adam(self.model.generator.parameters(), self.hp.lr_g, (0.5, 0.999)),
@@ -242,33 +247,14 @@ class CGANTraining(Recipe):
         # Ask for swaps: each face's pose and expression, the next face's identity.
         a_fake = SCHEMA.with_identity(a, a[:, SCHEMA.identity_slice].roll(1, dims=0))
         z = self._latent(x, a)                                              # (B, z)
-        G, D = self.nets["G"], self.nets["D"]
-        opt_g, opt_d = self.optimizers["G"], self.optimizers["D"]
+        G, D, opt_g = self.nets["G"], self.nets["D"], self.optimizers["G"]
 
-        # ---- 1. discriminator step ---------------------------------------------------
-        with torch.no_grad(), self.autocast():
-            fake = G(z, a_fake).float()
-        with self.autocast():
-            logits, a_hat = D(torch.cat([x, fake]), torch.cat([a, a_fake]))
-            d_real, d_fake = logits.float().split(n)
-            d_adv = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-            d_aux = F.smooth_l1_loss(a_hat[:n].float(), a, beta=0.05)
-            loss_d = d_adv + self.hp.w_aux * d_aux
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.discriminator.parameters(), self.hp.clip)
-        opt_d.step()
+        # ---- 1. discriminator step (none when w_adv is 0) --------------------------------
         extra = {}
-        if self.detail is not None:   # the detail critic's own step, on the same images
-            with self.autocast():
-                c_real, c_fake = self.nets["C"](torch.cat([x, fake])).float().split(n)
-                loss_c = F.relu(1 - c_real).mean() + F.relu(1 + c_fake).mean()
-            opt_c = self.optimizers["C"]
-            opt_c.zero_grad(set_to_none=True)
-            loss_c.backward()
-            torch.nn.utils.clip_grad_norm_(self.detail.parameters(), self.hp.clip)
-            opt_c.step()
-            extra["loss_c"] = loss_c.detach()
+        if self.hp.w_adv > 0:
+            extra = self._critic_steps(x, a, z, a_fake)
+        if step < self.hp.d_warmup:   # the critics learn the generator before it moves
+            return extra
 
         # ---- 2. generator step ---------------------------------------------------------
         use_rec = self.model.encoder is not None and self.hp.w_rec > 0
@@ -278,17 +264,21 @@ class CGANTraining(Recipe):
                 fake, rec = out.split(n)
             else:
                 fake, rec = G(z, a_fake).float(), None
-            logit, a_hat = D(fake, a_fake)
-            g_adv = -logit.float().mean()
-            g_aux = F.smooth_l1_loss(a_hat.float(), a_fake, beta=0.05)
+            loss_g = torch.zeros((), device=x.device)
+            if self.hp.w_adv > 0:   # fool the critic, and show it the asked attributes
+                logit, a_hat = D(fake, a_fake)
+                g_adv = -logit.float().mean()
+                g_aux = F.smooth_l1_loss(a_hat.float(), a_fake, beta=0.05)
+                loss_g = self.hp.w_adv * (g_adv + self.hp.w_aux * g_aux)
+                extra["g_aux"] = g_aux.detach()
             if rec is None:
                 g_rec = torch.zeros((), device=x.device)
             elif self.hp.rec_focus:   # the pixels where expressions show count 1 + K times
                 g_rec = focused_l1(rec, x, 1 + self.hp.rec_focus * self.region.to(x.device))
             else:
                 g_rec = F.l1_loss(rec, x)
-            loss_g = g_adv + self.hp.w_aux * g_aux + self.hp.w_rec * g_rec
-            if self.detail is not None:   # fool the detail critic too
+            loss_g = loss_g + self.hp.w_rec * g_rec
+            if self.detail is not None and self.hp.w_adv > 0:   # fool the detail critic too
                 g_detail = -self.nets["C"](fake).float().mean()
                 loss_g = loss_g + self.hp.w_detail * g_detail
                 extra["g_detail"] = g_detail.detach()
@@ -317,9 +307,39 @@ class CGANTraining(Recipe):
         opt_g.step()
         if self.ema is not None:   # the average follows the live generator
             self.ema.update(self.model.generator)
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
-                "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean(),
-                "g_aux": g_aux.detach(), "g_rec": g_rec.detach(), **extra}
+        return {"loss_g": loss_g.detach(), "g_rec": g_rec.detach(), **extra}
+
+    def _critic_steps(self, x: torch.Tensor, a: torch.Tensor, z: torch.Tensor,
+                      a_fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Step 1: the discriminator (and the detail critic) learn from real ``x`` (B, 3, S, S)
+        with ``a`` and the generator's swaps ``G(z, a_fake)``, the generator frozen."""
+        n = len(x)
+        G, D, opt_d = self.nets["G"], self.nets["D"], self.optimizers["D"]
+        with torch.no_grad(), self.autocast():
+            fake = G(z, a_fake).float()
+        with self.autocast():
+            logits, a_hat = D(torch.cat([x, fake]), torch.cat([a, a_fake]))
+            d_real, d_fake = logits.float().split(n)
+            d_adv = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            d_aux = F.smooth_l1_loss(a_hat[:n].float(), a, beta=0.05)
+            loss_d = d_adv + self.hp.w_aux * d_aux
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.discriminator.parameters(), self.hp.clip)
+        opt_d.step()
+        extra = {"loss_d": loss_d.detach(), "d_real": d_real.detach().mean(),
+                 "d_fake": d_fake.detach().mean()}
+        if self.detail is not None:   # the detail critic's own step, on the same images
+            with self.autocast():
+                c_real, c_fake = self.nets["C"](torch.cat([x, fake])).float().split(n)
+                loss_c = F.relu(1 - c_real).mean() + F.relu(1 + c_fake).mean()
+            opt_c = self.optimizers["C"]
+            opt_c.zero_grad(set_to_none=True)
+            loss_c.backward()
+            torch.nn.utils.clip_grad_norm_(self.detail.parameters(), self.hp.clip)
+            opt_c.step()
+            extra["loss_c"] = loss_c.detach()
+        return extra
 
     @torch.no_grad()
     def preview(self) -> tuple[torch.Tensor, int]:

@@ -43,6 +43,11 @@ renders of the *training* people only) but with its own seed and its own, shorte
 examiner's quirks and its scores would mean nothing.  :func:`load_reader` refuses the bundled
 judge, and face PSNR against the ground truth (no network involved) is the cross-check that
 the drawn features are real.
+
+A *mouth reader* is the same network looking only at the mouth, magnified
+(``python -m deepfake_lab.eval.judges --view mouth --seed 2 --out runs/mouth/mouth_reader``;
+see :class:`~deepfake_lab.eval.judges.Judge`).  Given as the reader, only its expression
+numbers count: it asks for the mouth the frame shows and nothing else.
 """
 
 from __future__ import annotations
@@ -56,7 +61,14 @@ import torch
 
 from ..checkpoints import CheckpointError, checkpoint_paths
 from ..data.synthfaces import SCHEMA
-from ..eval.judges import BUNDLED_JUDGE, GROUP_WEIGHTS, Judge, judge_loss, load_judge
+from ..eval.judges import (
+    BUNDLED_JUDGE,
+    GROUP_WEIGHTS,
+    Judge,
+    judge_loss,
+    load_judge,
+    view_weights,
+)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -106,14 +118,16 @@ def read_loss(reader: Judge, x_hat: torch.Tensor, x: torch.Tensor,
     """``judge_loss`` between the reader's readings of the output ``x_hat`` and of the real
     image ``x`` (both (B, 3, S, S)); ``identity_weight`` weighs each identity number,
     ``expression_weight`` each expression number (pose keeps its ``GROUP_WEIGHTS`` entry; the
-    defaults are the weights the judge is trained with).
+    defaults are the weights the judge is trained with).  A mouth reader (``view="mouth"``)
+    reads the expression numbers only: its identity and pose weigh 0.
 
     The reader stays in eval mode (fixed batch-norm statistics); gradients flow into
     ``x_hat`` only."""
     with torch.no_grad():
         target = reader(x.float())                      # (B, dim)
     return judge_loss(reader(x_hat.float()), target,
-                      weights={"identity": identity_weight, "expression": expression_weight})
+                      weights={"identity": identity_weight, "expression": expression_weight,
+                               **view_weights(reader.view)})
 
 
 def swap_read_loss(reader: Judge, swap: torch.Tensor, source_reading: torch.Tensor,
@@ -128,4 +142,5 @@ def swap_read_loss(reader: Judge, swap: torch.Tensor, source_reading: torch.Tens
     ``expression_weight`` as in :func:`read_loss`."""
     want = SCHEMA.with_identity(source_reading, target_reading[:, SCHEMA.identity_slice])
     return judge_loss(reader(swap.float()), want,
-                      weights={"identity": identity_weight, "expression": expression_weight})
+                      weights={"identity": identity_weight, "expression": expression_weight,
+                               **view_weights(reader.view)})

@@ -143,9 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--rec-focus", type=float, default=None, metavar="K",
                    help="cgan: the reconstruction loss counts 1 + K times where expressions "
                         "show (DeepFaceLab's eyes-and-mouth priority; default 0: even)")
+    t.add_argument("--rec-blur", type=float, default=None, metavar="SIGMA",
+                   help="cgan: --rec-focus's extra weight compares the images blurred by a "
+                        "Gaussian of SIGMA px, so that a thin line drawn a pixel off (a frown's "
+                        "crease) costs less than none (default: unblurred)")
+    t.add_argument("--counterfactual", type=float, default=None, metavar="W",
+                   help="cgan: weight of a counterfactual loss: each frame is rendered again "
+                        "with one expression redrawn (SynthFaces can), and the generator's "
+                        "change between its two reconstructions is asked to be the "
+                        "renderer's, so an expression too faint for a pixel loss counts "
+                        "(default 0: off)")
     t.add_argument("--focus-on", default=None, metavar="NAMES",
                    help="cgan: --anchor-release and --rec-focus act where these expression "
-                        "attributes show, e.g. smile,mouth_open (default: all four)")
+                        "attributes show, and --counterfactual redraws them, e.g. "
+                        "smile,mouth_open (default: all four)")
     t.add_argument("--adversarial", type=float, default=None, metavar="W",
                    help="cgan: weight of the game, the discriminator's and the detail "
                         "critic's terms (default 1); 0 leaves the critics out: a polish of a "

@@ -53,7 +53,9 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                              read_expression=args.read_expression, code_critic=args.code_critic,
                              anchor=args.anchor, anchor_blur=args.anchor_blur,
                              anchor_release=args.anchor_release, rec_focus=args.rec_focus,
-                             focus_on=args.focus_on, adversarial=args.adversarial,
+                             focus_on=args.focus_on, rec_blur=args.rec_blur,
+                             counterfactual=args.counterfactual,
+                             adversarial=args.adversarial,
                              d_warmup=args.d_warmup,
                              detail_critic=args.detail_critic, ema=args.ema)
         callbacks = _train_callbacks(args)

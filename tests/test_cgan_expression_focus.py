@@ -125,3 +125,70 @@ def test_the_cli_passes_the_focus_flags(tiny_cvae: str, tmp_path: Path) -> None:
     _, cfg = load_checkpoint(out / "model", kind="model")
     assert cfg["recipe"]["anchor_release"] == 0.75 and cfg["recipe"]["rec_focus"] == 3
     assert cfg["recipe"]["focus_on"] == "smile"
+
+
+def test_a_blurred_focus_forgives_a_line_drawn_a_pixel_off() -> None:
+    """Plain L1 prefers no crease to a crease 1 px off (which costs twice); compared blurred
+    (``--rec-blur``), the crease 1 px off costs less than none."""
+    from deepfake_lab.train.cgan import blurred_focus_l1
+
+    truth = torch.zeros(1, 1, 32, 32)
+    truth[..., 16, 8:24] = -1.0                    # a dark 1-px line
+    off = truth.roll(1, dims=2)                    # the same line one row lower
+    none = torch.zeros_like(truth)
+    region = torch.ones(1, 1, 32, 32)
+    assert F.l1_loss(off, truth) > F.l1_loss(none, truth)
+    assert focused_l1(off, truth, 1 + 10 * region) > focused_l1(none, truth, 1 + 10 * region)
+    assert blurred_focus_l1(off, truth, region, 10.0, 1.0) < \
+        blurred_focus_l1(none, truth, region, 10.0, 1.0)
+    # Without the extra weight it is plain L1; a perfect drawing costs nothing.
+    assert blurred_focus_l1(off, truth, region, 0.0, 1.0) == pytest.approx(
+        F.l1_loss(off, truth).item())
+    assert blurred_focus_l1(truth, truth, region, 10.0, 1.0) == 0
+    with pytest.raises(ValueError, match="needs --rec-focus"):
+        make_recipe("cgan", rec_blur=1.0)
+    with pytest.raises(ValueError, match=r"in \(0, 8\]"):
+        make_recipe("cgan", rec_focus=2.0, rec_blur=0.0)
+    assert make_recipe("cgan", rec_focus=2.0, rec_blur=1.0).hp.rec_blur == 1.0
+
+
+def test_the_counterfactual_frame_redraws_one_named_expression_of_the_same_face() -> None:
+    from deepfake_lab.data.synth_datasets import SynthFacesStream, synthfaces_population
+    from deepfake_lab.data.synthfaces import SCHEMA
+
+    people, train, _ = synthfaces_population()
+    plain = next(SynthFacesStream(people, train, batch_size=6, seed=3).batches(0))
+    both = next(SynthFacesStream(people, train, batch_size=6, seed=3,
+                                 counterfactual=("smile", "brow_raise")).batches(0))
+    assert torch.equal(plain["image"], both["image"])          # the stream is unchanged
+    changed = (both["attributes_cf"] != both["attributes"])
+    assert (changed.sum(1) <= 1).all() and changed.any()
+    cols = set(changed.nonzero()[:, 1].tolist())
+    assert cols <= {SCHEMA.index("smile"), SCHEMA.index("brow_raise")}
+    same = ~changed.any(1)                                     # nothing redrawn: same render
+    assert torch.allclose(both["image_cf"][same], both["image"][same])
+    assert not torch.allclose(both["image_cf"][~same], both["image"][~same])
+    again = next(SynthFacesStream(people, train, batch_size=6, seed=3,
+                                  counterfactual=("smile", "brow_raise")).batches(0))
+    assert torch.equal(again["image_cf"], both["image_cf"])    # deterministic, resumable
+
+
+def test_the_counterfactual_loss_asks_for_the_renderers_change(tiny_cvae: str) -> None:  # noqa: F811
+    from deepfake_lab.train.cgan import counterfactual_loss
+
+    g = torch.Generator().manual_seed(0)
+    x, x_cf, out = (torch.rand(2, 3, 16, 16, generator=g) for _ in range(3))
+    assert counterfactual_loss(out, out - (x - x_cf), x, x_cf) == pytest.approx(0, abs=1e-6)
+    assert counterfactual_loss(out, out, x, x_cf) == pytest.approx(1.0)   # no change drawn
+    gan = anchored(tiny_cvae, w_cf=1.0, focus_on="smile", w_adv=0.0)
+    before = {k: v.clone() for k, v in gan.model.generator.state_dict().items()}
+    r = gan.training_step(next(gan.batches(0, 0, 1)), 0)
+    assert r["g_cf"] > 0
+    assert any(not torch.equal(before[k], v) for k, v in gan.model.generator.state_dict().items())
+    with pytest.raises(ValueError, match="for --arch cgan"):
+        make_recipe("cvae", counterfactual=1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        make_recipe("cgan", counterfactual=-1.0)
+    assert make_recipe("cgan", counterfactual=2.0, focus_on="smile").hp.w_cf == 2.0
+    with pytest.raises(ValueError, match="needs an encoder and w_rec"):
+        CGANTraining(recipe=CGANRecipe(batch=4, init_from=tiny_cvae, w_cf=1.0, w_rec=0.0))

@@ -148,7 +148,8 @@ class SynthFacesStream(IterableDataset):
     def __init__(self, identities: torch.Tensor, indices: torch.Tensor | None = None, *,
                  batch_size: int = 64, size: int = 64, seed: int = 0, scene: str = "random",
                  rank: int = 0, world_size: int = 1,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None,
+                 counterfactual: tuple[str, ...] = ()) -> None:
         self.identities = identities.float()
         self.indices = (torch.arange(len(identities)) if indices is None
                         else torch.as_tensor(indices).long())
@@ -160,6 +161,8 @@ class SynthFacesStream(IterableDataset):
         self.scene = _check_scene(scene)
         self.rank, self.world_size = rank, world_size
         self.device = device
+        # Expression attributes of which one per face is redrawn for ``image_cf``.
+        self.counterfactual = tuple(SCHEMA.index(name) for name in counterfactual)
 
     def batches(self, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         """Batches ``start, start+1, ...`` of this rank's shard (resumable by count)."""
@@ -174,8 +177,19 @@ class SynthFacesStream(IterableDataset):
             pe = sample_pose_expression(self.batch_size, g)
             scn = draw_scene(self.scene, self.batch_size, g)
             attrs = torch.cat([self.identities[rows], pe], dim=1)
-            yield {"image": render(attrs, size=self.size, scene=scn, device=self.device),
-                   "attributes": attrs, "identity": rows}
+            batch = {"image": render(attrs, size=self.size, scene=scn, device=self.device),
+                     "attributes": attrs, "identity": rows}
+            if self.counterfactual:   # the same faces and scenes, one expression redrawn
+                face = torch.arange(self.batch_size)
+                col = torch.tensor(self.counterfactual)[
+                    torch.randint(len(self.counterfactual), (self.batch_size,), generator=g)]
+                redrawn = torch.cat([self.identities[rows],
+                                     sample_pose_expression(self.batch_size, g)], dim=1)
+                cf = attrs.clone()
+                cf[face, col] = redrawn[face, col]
+                batch["attributes_cf"] = cf
+                batch["image_cf"] = render(cf, size=self.size, scene=scn, device=self.device)
+            yield batch
             step += 1
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:

@@ -15,7 +15,9 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                 code_critic: float | None = None,
                 anchor: float | None = None, anchor_blur: float | None = None,
                 anchor_release: float | None = None, rec_focus: float | None = None,
-                focus_on: str | None = None, adversarial: float | None = None,
+                focus_on: str | None = None, rec_blur: float | None = None,
+                counterfactual: float | None = None,
+                adversarial: float | None = None,
                 d_warmup: int | None = None,
                 detail_critic: float | None = None, ema: float | None = None) -> Recipe:
     """The training recipe of ``arch`` with the CLI's knobs; defaults are the bundled recipes.
@@ -31,9 +33,13 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     ``anchor`` / ``anchor_blur``: the cGAN's low-frequency anchor to the CVAE of ``init_from``
     (``w_anchor``, ``anchor_blur``; see :mod:`.cgan`); ``anchor_release`` lets it go where
     expressions show, ``rec_focus`` weighs the reconstruction up there; ``focus_on`` names the
-    expressions (comma-separated; default all).  ``adversarial``: the cGAN's weight of the
-    game (``w_adv``; 0 drops its critics: a polish of a trained cGAN by anchor, reconstruction
-    and reader alone); ``d_warmup``: its first steps train only the critics.
+    expressions (comma-separated; default all); ``rec_blur`` compares that extra weight's
+    images blurred (a Gaussian's sigma, px).  ``counterfactual``: the weight of the cGAN's
+    counterfactual loss (``w_cf``): the frame re-rendered with one of those expressions
+    redrawn, and the generator's change asked to be the renderer's.  ``adversarial``: the
+    cGAN's weight of the game (``w_adv``; 0 drops its critics: a polish of a trained cGAN by
+    anchor, reconstruction and reader alone); ``d_warmup``: its first steps train only the
+    critics.
     ``detail_critic``: the cGAN's detail-critic weight (``w_detail``; 0 turns it off).
     ``ema``: the decay of the cGAN's generator weight average, which its saved model
     generates with (0 turns it off; see :mod:`.ema`).
@@ -65,9 +71,17 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         raise ValueError("--rec-focus is for --arch cgan (its reconstruction loss)")
     if rec_focus is not None and rec_focus < 0:
         raise ValueError(f"--rec-focus is a weight, >= 0, got {rec_focus}")
-    if focus_on is not None and not (anchor_release or rec_focus):
-        raise ValueError("--focus-on says where --anchor-release and --rec-focus act; it "
-                         "needs one of them")
+    if rec_blur is not None and not rec_focus:
+        raise ValueError("--rec-blur blurs what --rec-focus weighs up; it needs --rec-focus K")
+    if rec_blur is not None and not 0 < rec_blur <= 8:
+        raise ValueError(f"--rec-blur is a Gaussian's sigma in px, in (0, 8], got {rec_blur}")
+    if counterfactual is not None and arch != "cgan":
+        raise ValueError("--counterfactual is for --arch cgan (its reconstructions)")
+    if counterfactual is not None and counterfactual < 0:
+        raise ValueError(f"--counterfactual is a weight, >= 0, got {counterfactual}")
+    if focus_on is not None and not (anchor_release or rec_focus or counterfactual):
+        raise ValueError("--focus-on says where --anchor-release and --rec-focus act and what "
+                         "--counterfactual redraws; it needs one of them")
     if (adversarial is not None or d_warmup is not None) and arch != "cgan":
         raise ValueError("--adversarial and --d-warmup are for --arch cgan (its critics)")
     if adversarial is not None and adversarial < 0:
@@ -98,7 +112,9 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                      **_given(batch=batch, lr_g=lr, lr_d=None if lr is None else 2 * lr,
                               w_anchor=anchor, anchor_blur=anchor_blur,
                               anchor_release=anchor_release, rec_focus=rec_focus,
-                              focus_on=focus_on, w_adv=adversarial, d_warmup=d_warmup,
+                              focus_on=focus_on, rec_blur=rec_blur, w_cf=counterfactual,
+                              w_adv=adversarial,
+                              d_warmup=d_warmup,
                               w_detail=detail_critic, ema=ema, **read))
         return CGANTraining(None if init_from else CGANConfig(size=size), hp)
     if arch == "two-decoder":

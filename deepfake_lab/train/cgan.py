@@ -132,6 +132,8 @@ class CGANRecipe:
     anchor_release: float = 0.0    # 0..1: how far the anchor lets go where expressions show
     rec_focus: float = 0.0         # extra weight of the reconstruction where expressions show
     focus_on: str = ""             # those expressions (comma-separated names; "": all four)
+    rec_blur: float = 0.0          # > 0: that extra weight compares images blurred by this (px)
+    w_cf: float = 0.0              # weight of the counterfactual: G's change = the renderer's
 
 
 def _warm_start(tensors: dict[str, torch.Tensor], init: dict
@@ -161,6 +163,31 @@ def focused_l1(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.
     """L1 of (B, C, S, S) images with each pixel weighed by ``weight`` (1, 1, S, S), scaled by
     the weights' mean: the same total as plain L1, moved towards the heavy pixels."""
     return ((x - y).abs() * weight).mean() / weight.mean()
+
+
+def blurred_focus_l1(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor, k: float,
+                     sigma: float) -> torch.Tensor:
+    """:func:`focused_l1` with weight ``1 + k * region`` (region (1, 1, S, S)), except that the
+    extra ``k * region`` part compares ``x`` and ``y`` (B, C, S, S) blurred by a Gaussian of
+    ``sigma`` px.  Plain L1 asks a thin line to be drawn exactly where it is or not at all
+    (drawn 1 px off it costs twice); blurred, a line near its place costs less than none."""
+    bx, by = gaussian_blur(x, sigma), gaussian_blur(y, sigma)              # (B, C, S', S')
+    r = crop_like(region, bx)                                              # (1, 1, S', S')
+    extra = ((bx - by).abs() * r).mean() * r.numel() / region.numel()      # over S x S
+    return ((x - y).abs().mean() + k * extra) / (1 + k * region.mean())
+
+
+def counterfactual_loss(out: torch.Tensor, out_cf: torch.Tensor, x: torch.Tensor,
+                        x_cf: torch.Tensor) -> torch.Tensor:
+    """How far the generator's change between two outputs (B, C, S, S) is from the renderer's
+    change between the two frames they should be, relative to the size of that change::
+
+        |(out - out_cf) - (x - x_cf)|.mean() / |x - x_cf|.mean()      # 1: no change drawn
+
+    Whatever both outputs get wrong alike (the hair, the background) cancels; what is left is
+    the expression's own pixels."""
+    want = x - x_cf
+    return ((out - out_cf) - want).abs().mean() / want.abs().mean().clamp(min=1e-6)
 
 
 class CGANTraining(Recipe):
@@ -214,12 +241,15 @@ class CGANTraining(Recipe):
         # Where expressions show (1) and where they do not (0): the anchor lets go there by
         # ``anchor_release`` and the reconstruction counts ``1 + rec_focus`` times (S, S).
         self.region: torch.Tensor | None = None
+        if self.hp.w_cf and not (self.model.encoder is not None and self.hp.w_rec > 0):
+            raise ValueError("w_cf compares reconstructions: it needs an encoder and w_rec > 0")
         if self.hp.anchor_release or self.hp.rec_focus:
-            if not 0 <= self.hp.anchor_release <= 1 or self.hp.rec_focus < 0:
-                raise ValueError("anchor_release must be in [0, 1] and rec_focus >= 0, got "
-                                 f"{self.hp.anchor_release} and {self.hp.rec_focus}")
-            names = tuple(n.strip() for n in self.hp.focus_on.split(",") if n.strip())
-            self.region = expression_region(self.cfg.size, attributes=names)   # (1, 1, S, S)
+            if (not 0 <= self.hp.anchor_release <= 1 or self.hp.rec_focus < 0
+                    or (self.hp.rec_blur and not self.hp.rec_focus)):
+                raise ValueError("anchor_release must be in [0, 1], rec_focus >= 0 and rec_blur "
+                                 f"needs rec_focus, got {self.hp.anchor_release}, "
+                                 f"{self.hp.rec_focus} and {self.hp.rec_blur}")
+            self.region = expression_region(self.cfg.size, attributes=self._cf_names())
         self.generators = {"z": torch.Generator().manual_seed(self.hp.seed + 1)}
         self.people, self.train_idx, self.test_idx = synthfaces_population()
         self.reader = reader_for(self.hp)
@@ -231,8 +261,14 @@ class CGANTraining(Recipe):
     def batches(self, start: int, rank: int, world_size: int) -> Iterator[dict]:
         stream = SynthFacesStream(self.people, self.train_idx, batch_size=self.hp.batch,
                                   size=self.cfg.size, seed=self.hp.seed, rank=rank,
-                                  world_size=world_size, device=self.render_device)
+                                  world_size=world_size, device=self.render_device,
+                                  counterfactual=self._cf_names() if self.hp.w_cf else ())
         return stream.batches(start)
+
+    def _cf_names(self) -> tuple[str, ...]:
+        """The expressions ``focus_on`` names (all four when empty)."""
+        names = tuple(n.strip() for n in self.hp.focus_on.split(",") if n.strip())
+        return names or tuple(a.name for a in SCHEMA.expression)
 
     def _latent(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         if self.model.encoder is not None:
@@ -259,7 +295,11 @@ class CGANTraining(Recipe):
         # ---- 2. generator step ---------------------------------------------------------
         use_rec = self.model.encoder is not None and self.hp.w_rec > 0
         with self.autocast():
-            if use_rec:   # one G call for the swap and the reconstruction
+            if use_rec and self.hp.w_cf:   # ... and the frame with one expression redrawn
+                a_cf = batch["attributes_cf"].to(self.device)
+                out = G(torch.cat([z, z, z]), torch.cat([a_fake, a, a_cf])).float()
+                fake, rec, rec_cf = out.split(n)
+            elif use_rec:   # one G call for the swap and the reconstruction
                 out = G(torch.cat([z, z]), torch.cat([a_fake, a])).float()
                 fake, rec = out.split(n)
             else:
@@ -273,11 +313,18 @@ class CGANTraining(Recipe):
                 extra["g_aux"] = g_aux.detach()
             if rec is None:
                 g_rec = torch.zeros((), device=x.device)
+            elif self.hp.rec_blur:    # ... compared blurred there: a line 1 px off counts
+                g_rec = blurred_focus_l1(rec, x, self.region.to(x.device), self.hp.rec_focus,
+                                         self.hp.rec_blur)
             elif self.hp.rec_focus:   # the pixels where expressions show count 1 + K times
                 g_rec = focused_l1(rec, x, 1 + self.hp.rec_focus * self.region.to(x.device))
             else:
                 g_rec = F.l1_loss(rec, x)
             loss_g = loss_g + self.hp.w_rec * g_rec
+            if rec is not None and self.hp.w_cf:   # draw the change the renderer draws
+                g_cf = counterfactual_loss(rec, rec_cf, x, batch["image_cf"].to(self.device))
+                loss_g = loss_g + self.hp.w_cf * g_cf
+                extra["g_cf"] = g_cf.detach()
             if self.detail is not None and self.hp.w_adv > 0:   # fool the detail critic too
                 g_detail = -self.nets["C"](fake).float().mean()
                 loss_g = loss_g + self.hp.w_detail * g_detail

@@ -18,6 +18,7 @@ inversion encoder when the model has one) or from the prior::
                                                                     attribute reader, see reader.py
                   (+ w_anchor * L1(blur(fake), blur(T(z, a_fake))))  optional: the anchor, below
                   (+ w_detail * -C(fake))                           optional: the detail critic
+                  (+ w_cf * g_cf)                                   optional: the counterfactual
 
 Real and fake go through D in *one* call (concatenated), which is both faster and what DDP
 expects (one forward per backward).
@@ -74,6 +75,18 @@ frame counts more (DeepFaceLab's eyes-and-mouth priority)::
 
 ``init_from`` may also be a trained cGAN (with its encoder): the run then starts from its
 generator and anchors to it, so the game redraws only what the anchor lets go of.
+
+Two more ways at the frown, also measured not to draw it (model card).  ``rec_blur`` compares
+the ``rec_focus`` part blurred, so that a crease drawn 1 px off costs less than none
+(:func:`blurred_focus_l1`).  ``w_cf`` (``--counterfactual``) renders each frame again with
+one ``focus_on`` expression redrawn (``x_cf``, ``a_cf``) and asks the generator's change to be
+the renderer's (:func:`counterfactual_loss`)::
+
+    g_cf = |(G(z, a) - G(z, a_cf)) - (x - x_cf)|.mean() / |x - x_cf|.mean()
+
+A continued run need not restart the game against fresh critics: ``w_adv = 0``
+(``--adversarial 0``) leaves them out (a polish by anchor, reconstruction and reader), and
+``d_warmup`` trains only them for its first steps.
 
 The weight average (``ema``, ``--ema``).  With a decay, a :class:`~.ema.WeightEMA` of the
 generator follows the live one after every generator step, and the model a run saves - the

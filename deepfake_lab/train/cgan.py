@@ -340,7 +340,7 @@ class CGANTraining(Recipe):
                 extra["g_cf"] = g_cf.detach()
             if self.detail is not None and self.hp.w_adv > 0:   # fool the detail critic too
                 g_detail = -self.nets["C"](fake).float().mean()
-                loss_g = loss_g + self.hp.w_detail * g_detail
+                loss_g = loss_g + self.hp.w_adv * self.hp.w_detail * g_detail
                 extra["g_detail"] = g_detail.detach()
             if self.reader is not None:   # the swap of row i shows the person of row i - 1
                 with torch.no_grad():

@@ -54,10 +54,16 @@ def expression_region(size: int = 64, n: int = 256, seed: int = 0,
     moves it most), from ``n`` random faces rendered at both ends of each (cached)."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    return _region(int(size), int(n), int(seed), expression_names(attributes)).clone()[None, None]
+
+
+def expression_names(attributes: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """``attributes`` checked to be the schema's expression attributes (all of them when
+    empty or ``None``); a clear error names any that are not."""
     names = tuple(a.name for a in SCHEMA.expression)
     attributes = names if not attributes else tuple(attributes)
     unknown = [a for a in attributes if a not in names]
     if unknown:
         raise ValueError(f"not expression attributes: {', '.join(unknown)} (choose from "
                          f"{', '.join(names)})")
-    return _region(int(size), int(n), int(seed), attributes).clone()[None, None]
+    return attributes

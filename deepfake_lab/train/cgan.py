@@ -105,7 +105,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checkpoints import load_checkpoint
-from ..data.expression_region import expression_region
+from ..data.expression_region import expression_names, expression_region
 from ..data.synth_datasets import SynthFacesStream, swap_pairs, synthfaces_population
 from ..data.synthfaces import SCHEMA
 from ..eval.judges import GROUP_WEIGHTS
@@ -256,13 +256,16 @@ class CGANTraining(Recipe):
         self.region: torch.Tensor | None = None
         if self.hp.w_cf and not (self.model.encoder is not None and self.hp.w_rec > 0):
             raise ValueError("w_cf compares reconstructions: it needs an encoder and w_rec > 0")
+        # The expressions ``focus_on`` names (all four when empty), checked.
+        self.focus_names = expression_names(tuple(n.strip() for n in self.hp.focus_on.split(",")
+                                                  if n.strip()))
         if self.hp.anchor_release or self.hp.rec_focus:
             if (not 0 <= self.hp.anchor_release <= 1 or self.hp.rec_focus < 0
                     or (self.hp.rec_blur and not self.hp.rec_focus)):
                 raise ValueError("anchor_release must be in [0, 1], rec_focus >= 0 and rec_blur "
                                  f"needs rec_focus, got {self.hp.anchor_release}, "
                                  f"{self.hp.rec_focus} and {self.hp.rec_blur}")
-            self.region = expression_region(self.cfg.size, attributes=self._cf_names())
+            self.region = expression_region(self.cfg.size, attributes=self.focus_names)
         self.generators = {"z": torch.Generator().manual_seed(self.hp.seed + 1)}
         self.people, self.train_idx, self.test_idx = synthfaces_population()
         self.reader = reader_for(self.hp)
@@ -275,13 +278,8 @@ class CGANTraining(Recipe):
         stream = SynthFacesStream(self.people, self.train_idx, batch_size=self.hp.batch,
                                   size=self.cfg.size, seed=self.hp.seed, rank=rank,
                                   world_size=world_size, device=self.render_device,
-                                  counterfactual=self._cf_names() if self.hp.w_cf else ())
+                                  counterfactual=self.focus_names if self.hp.w_cf else ())
         return stream.batches(start)
-
-    def _cf_names(self) -> tuple[str, ...]:
-        """The expressions ``focus_on`` names (all four when empty)."""
-        names = tuple(n.strip() for n in self.hp.focus_on.split(",") if n.strip())
-        return names or tuple(a.name for a in SCHEMA.expression)
 
     def _latent(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         if self.model.encoder is not None:

@@ -11,6 +11,8 @@ reconstruction ``swap(x, a, a)`` and ``swap(x, a, a_cf)``), and we compare its c
 renderer's::
 
     change        mean |out - out_cf|                       (the renderer's: mean |x - x_cf|)
+    peak          the largest change in one frame (channels averaged), median over frames
+    pixels        how many pixels of a frame change by more than 0.1, on average
     outside       share of that change where the renderer's map of the attribute
                   (expression_region) is below 0.05: pixels the attribute never moves
     cf_loss       |(out - out_cf) - (x - x_cf)|.mean() / |x - x_cf|.mean()   (0: the right
@@ -18,7 +20,9 @@ renderer's::
 
 A model whose attribute input draws only the expression has an ``outside`` share near the
 renderer's; one whose input leaks into hair, skin and background spends its change there.
-No judge is involved.
+``peak`` and ``pixels`` tell a faint change from a small one: the renderer's expression is a
+few pixels that change a lot, in a place that moves with pose and face (averaged over frames,
+as the expression map is, no pixel changes much).  No judge is involved.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ def entanglement(model_names: list[str], attribute: str = "smile", n: int = 256,
     def row(name: str, out: torch.Tensor, out_cf: torch.Tensor) -> dict:
         d = (out - out_cf).abs().mean(1)                                       # (n, S, S)
         return {"model": name, "change": round(d.mean().item(), 5),
+                "peak": round(d.flatten(1).amax(1).median().item(), 3),
+                "pixels": round((d > 0.1).flatten(1).sum(1).float().mean().item(), 1),
                 "outside": round((d[:, outside].sum() / d.sum()).item(), 3),
                 "cf_loss": round(counterfactual_loss(out, out_cf, x, x_cf).item(), 3)}
 
@@ -80,9 +86,10 @@ def main() -> None:
         print(json.dumps(rows))
         return
     print(f"{args.attribute} redrawn on {args.n} held-out frames (seed {args.seed})")
-    print(f"{'':34s} {'change':>8s} {'outside':>8s} {'cf_loss':>8s}")
+    print(f"{'':34s} {'change':>8s} {'peak':>6s} {'pixels':>7s} {'outside':>8s} {'cf_loss':>8s}")
     for r in rows:
-        print(f"{r['model']:34s} {r['change']:8.4f} {r['outside']:8.3f} {r['cf_loss']:8.3f}")
+        print(f"{r['model']:34s} {r['change']:8.4f} {r['peak']:6.3f} {r['pixels']:7.1f} "
+              f"{r['outside']:8.3f} {r['cf_loss']:8.3f}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,10 @@ def test_the_renderers_change_stays_where_the_attribute_shows() -> None:
     truth, cvae = rows
     assert truth["model"] == "renderer" and truth["cf_loss"] == 0
     assert truth["change"] > 0 and truth["outside"] < 0.1
+    # a redrawn smile is a few pixels that change a lot, not a faint change everywhere
+    assert truth["peak"] > 0.2 and 1 <= truth["pixels"] < 0.02 * 64 * 64
     assert cvae["model"] == "cvae-synthfaces-64"
     assert cvae["change"] > 0 and 0 <= cvae["outside"] <= 1 and cvae["cf_loss"] > 0
+    assert 0 < cvae["peak"] <= 2 and cvae["pixels"] >= 0
     with pytest.raises(ValueError):
         expression_entanglement.entanglement([], "yaw", n=4, batch=4)

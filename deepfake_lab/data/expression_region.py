@@ -1,11 +1,13 @@
 """Where expressions live in a face crop, measured by the renderer itself.
 
 An expression moves few pixels.  Turning ``smile`` from -1 (corners down) to +1 (a broad
-smile) changes a 64 px SynthFaces crop by 0.07 on average (images in [-1, 1]) at its most
-sensitive pixel, and only a fifth of the crop at all; the half of that range from -1 to -0.5
-(a sad mouth turning sadder) changes 0.03, through two 1-px lines beside the mouth.  A pixel
-loss, or an anchor to a model that left those lines out, barely notices them, and the bundled
-decoders draw a frown about half as deep as asked (measured in the model card).
+smile) changes a 64 px SynthFaces crop by 0.07 at its most sensitive pixel when averaged over
+faces (images in [-1, 1]), and only a fifth of the crop at all; the half of that range from -1
+to -0.5 (a sad mouth turning sadder) changes 0.03 averaged so, through two 1-px lines beside
+the mouth.  In any one face those lines change a lot (~40 pixels by more than 0.1), but where
+they fall moves with pose and face, so the average is small.  A pixel loss unsure of where a
+line falls prefers no line, an anchor to a model that left them out keeps them out, and the
+bundled decoders draw a frown about half as deep as asked (measured in the model card).
 
 DeepFaceLab's answer to the same problem on real faces is "eyes and mouth priority": a mask
 from the landmarks that weighs those regions up in the loss.  SynthFaces needs no landmarks to

@@ -153,9 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "change between its two reconstructions is asked to be the "
                         "renderer's, so an expression too faint for a pixel loss counts "
                         "(default 0: off)")
+    t.add_argument("--frame-focus", type=float, default=None, metavar="K",
+                   help="cgan: the reconstruction loss counts 1 + K times on the very pixels "
+                        "where each frame's --focus-on expressions show (where it differs "
+                        "from a render of the same frame with one of them redrawn), e.g. a "
+                        "frown's two creases; instead of --rec-focus's map over all faces "
+                        "(default 0: off)")
     t.add_argument("--focus-on", default=None, metavar="NAMES",
                    help="cgan: --anchor-release and --rec-focus act where these expression "
-                        "attributes show, and --counterfactual redraws them, e.g. "
+                        "attributes show, and --counterfactual and --frame-focus redraw "
+                        "them, e.g. "
                         "smile,mouth_open (default: all four)")
     t.add_argument("--adversarial", type=float, default=None, metavar="W",
                    help="cgan: weight of the game, the discriminator's and the detail "

@@ -55,6 +55,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                              anchor_release=args.anchor_release, rec_focus=args.rec_focus,
                              focus_on=args.focus_on, rec_blur=args.rec_blur,
                              counterfactual=args.counterfactual,
+                             frame_focus=args.frame_focus,
                              adversarial=args.adversarial,
                              d_warmup=args.d_warmup,
                              detail_critic=args.detail_critic, ema=args.ema)

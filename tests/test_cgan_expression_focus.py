@@ -192,3 +192,60 @@ def test_the_counterfactual_loss_asks_for_the_renderers_change(tiny_cvae: str) -
     assert make_recipe("cgan", counterfactual=2.0, focus_on="smile").hp.w_cf == 2.0
     with pytest.raises(ValueError, match="needs an encoder and w_rec"):
         CGANTraining(recipe=CGANRecipe(batch=4, init_from=tiny_cvae, w_cf=1.0, w_rec=0.0))
+
+
+def test_the_frame_region_is_where_this_frame_changes() -> None:
+    """``frame_region``: 0 where a frame and its counterfactual agree, 1 from a change of
+    ``scale`` up, in between below it; one map per frame, the channels' largest change."""
+    from deepfake_lab.train.cgan import frame_region
+
+    x = torch.zeros(2, 3, 8, 8)
+    x_cf = x.clone()
+    x_cf[0, 1, 2, 3] = 0.5                      # frame 0: one pixel, one channel, a big change
+    x_cf[1, :, 5, 5] = -0.05                    # frame 1: one pixel, half the scale
+    m = frame_region(x, x_cf, scale=0.1)
+    assert m.shape == (2, 1, 8, 8)
+    assert m[0, 0, 2, 3] == 1 and m[1, 0, 5, 5] == pytest.approx(0.5)
+    assert m.sum() == pytest.approx(1.5)
+
+
+def test_frame_focus_weighs_up_each_frames_own_expression_pixels(tiny_cvae: str  # noqa: F811
+                                                                 ) -> None:
+    """With ``frame_focus`` the stream renders each frame's counterfactual, and the
+    reconstruction loss is :func:`focused_l1` with weight ``1 + K * frame_region``."""
+    from deepfake_lab.train.cgan import frame_region
+
+    gan = anchored(tiny_cvae, frame_focus=50.0, focus_on="smile", w_adv=0.0)
+    batch = next(gan.batches(0, 0, 1))
+    assert "image_cf" in batch and batch["image_cf"].shape == batch["image"].shape
+    x, a = batch["image"], batch["attributes"]
+    with torch.no_grad():
+        rec = gan.model.generator(gan._latent(x, a), a)
+        want = focused_l1(rec, x, 1 + 50.0 * frame_region(x, batch["image_cf"]))
+    r = gan.training_step(batch, 0)
+    assert r["g_rec"] == pytest.approx(want.item(), rel=1e-4)
+    assert r["g_rec"] != pytest.approx(F.l1_loss(rec, x).item(), rel=1e-3)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"arch": "cvae", "frame_focus": 2.0}, "--frame-focus is for --arch cgan"),
+    ({"arch": "cgan", "frame_focus": -1.0}, ">= 0"),
+    ({"arch": "cgan", "frame_focus": 2.0, "rec_focus": 2.0}, "give one of them"),
+])
+def test_make_recipe_refuses_misplaced_frame_focus(kw: dict, message: str) -> None:
+    arch = kw.pop("arch")
+    with pytest.raises(ValueError, match=message):
+        make_recipe(arch, **kw)
+    assert make_recipe("cgan", frame_focus=2.0, focus_on="smile").hp.frame_focus == 2.0
+
+
+def test_the_cli_passes_frame_focus(tiny_cvae: str, tmp_path: Path) -> None:  # noqa: F811
+    from deepfake_lab.checkpoints import load_checkpoint
+    from deepfake_lab.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--arch", "cgan", "--init-from", tiny_cvae, "--frame-focus", "3",
+                 "--focus-on", "smile", "--adversarial", "0", "--steps", "2", "--batch", "2",
+                 "--out", str(out), "--no-progress"]) in (0, None)
+    _, cfg = load_checkpoint(out / "model", kind="model")
+    assert cfg["recipe"]["frame_focus"] == 3 and cfg["recipe"]["focus_on"] == "smile"

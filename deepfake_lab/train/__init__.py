@@ -16,7 +16,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                 anchor: float | None = None, anchor_blur: float | None = None,
                 anchor_release: float | None = None, rec_focus: float | None = None,
                 focus_on: str | None = None, rec_blur: float | None = None,
-                counterfactual: float | None = None,
+                counterfactual: float | None = None, frame_focus: float | None = None,
                 adversarial: float | None = None,
                 d_warmup: int | None = None,
                 detail_critic: float | None = None, ema: float | None = None) -> Recipe:
@@ -36,7 +36,9 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
     expressions (comma-separated; default all); ``rec_blur`` compares that extra weight's
     images blurred (a Gaussian's sigma, px).  ``counterfactual``: the weight of the cGAN's
     counterfactual loss (``w_cf``): the frame re-rendered with one of those expressions
-    redrawn, and the generator's change asked to be the renderer's.  ``adversarial``: the
+    redrawn, and the generator's change asked to be the renderer's.  ``frame_focus``: the
+    reconstruction weighed up on the pixels where that redraw changes each frame (instead of
+    ``rec_focus``'s map over all faces).  ``adversarial``: the
     cGAN's weight of the game (``w_adv``; 0 drops its critics: a polish of a trained cGAN by
     anchor, reconstruction and reader alone); ``d_warmup``: its first steps train only the
     critics.
@@ -79,9 +81,17 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
         raise ValueError("--counterfactual is for --arch cgan (its reconstructions)")
     if counterfactual is not None and counterfactual < 0:
         raise ValueError(f"--counterfactual is a weight, >= 0, got {counterfactual}")
-    if focus_on is not None and not (anchor_release or rec_focus or counterfactual):
+    if frame_focus is not None and arch != "cgan":
+        raise ValueError("--frame-focus is for --arch cgan (its reconstruction loss)")
+    if frame_focus is not None and frame_focus < 0:
+        raise ValueError(f"--frame-focus is a weight, >= 0, got {frame_focus}")
+    if frame_focus and rec_focus:
+        raise ValueError("--frame-focus weighs up each frame's own expression pixels instead "
+                         "of --rec-focus's map over all faces: give one of them")
+    if focus_on is not None and not (anchor_release or rec_focus or counterfactual
+                                     or frame_focus):
         raise ValueError("--focus-on says where --anchor-release and --rec-focus act and what "
-                         "--counterfactual redraws; it needs one of them")
+                         "--counterfactual and --frame-focus redraw; it needs one of them")
     if (adversarial is not None or d_warmup is not None) and arch != "cgan":
         raise ValueError("--adversarial and --d-warmup are for --arch cgan (its critics)")
     if adversarial is not None and adversarial < 0:
@@ -113,6 +123,7 @@ def make_recipe(arch: str, *, size: int = 64, batch: int | None = None, lr: floa
                               w_anchor=anchor, anchor_blur=anchor_blur,
                               anchor_release=anchor_release, rec_focus=rec_focus,
                               focus_on=focus_on, rec_blur=rec_blur, w_cf=counterfactual,
+                              frame_focus=frame_focus,
                               w_adv=adversarial,
                               d_warmup=d_warmup,
                               w_detail=detail_critic, ema=ema, **read))

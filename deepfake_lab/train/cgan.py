@@ -76,13 +76,19 @@ frame counts more (DeepFaceLab's eyes-and-mouth priority)::
 ``init_from`` may also be a trained cGAN (with its encoder): the run then starts from its
 generator and anchors to it, so the game redraws only what the anchor lets go of.
 
-Two more ways at the frown, also measured not to draw it (model card).  ``rec_blur`` compares
+Three more ways at the frown, all measured not to draw it (model card).  ``rec_blur`` compares
 the ``rec_focus`` part blurred, so that a crease drawn 1 px off costs less than none
 (:func:`blurred_focus_l1`).  ``w_cf`` (``--counterfactual``) renders each frame again with
 one ``focus_on`` expression redrawn (``x_cf``, ``a_cf``) and asks the generator's change to be
 the renderer's (:func:`counterfactual_loss`)::
 
     g_cf = |(G(z, a) - G(z, a_cf)) - (x - x_cf)|.mean() / |x - x_cf|.mean()
+
+``frame_focus`` (``--frame-focus``) weighs the reconstruction up on the very pixels where
+each frame differs from its counterfactual render (:func:`frame_region`: a frown's creases in
+this face and pose, not the mouth's neighbourhood over all faces)::
+
+    g_rec = focused_l1(G(z, a), x, 1 + frame_focus * frame_region(x, x_cf))
 
 A continued run need not restart the game against fresh critics: ``w_adv = 0``
 (``--adversarial 0``) leaves them out (a polish by anchor, reconstruction and reader), and
@@ -147,6 +153,8 @@ class CGANRecipe:
     focus_on: str = ""             # those expressions (comma-separated names; "": all four)
     rec_blur: float = 0.0          # > 0: that extra weight compares images blurred by this (px)
     w_cf: float = 0.0              # weight of the counterfactual: G's change = the renderer's
+    frame_focus: float = 0.0       # extra weight of the reconstruction where *this frame's*
+                                   # focus expressions show (from its counterfactual render)
 
 
 def _warm_start(tensors: dict[str, torch.Tensor], init: dict
@@ -173,7 +181,7 @@ def _warm_start(tensors: dict[str, torch.Tensor], init: dict
 
 
 def focused_l1(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """L1 of (B, C, S, S) images with each pixel weighed by ``weight`` (1, 1, S, S), scaled by
+    """L1 of (B, C, S, S) images with each pixel weighed by ``weight`` (1 or B, 1, S, S), scaled by
     the weights' mean: the same total as plain L1, moved towards the heavy pixels."""
     return ((x - y).abs() * weight).mean() / weight.mean()
 
@@ -188,6 +196,15 @@ def blurred_focus_l1(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor, k: 
     r = crop_like(region, bx)                                              # (1, 1, S', S')
     extra = ((bx - by).abs() * r).mean() * r.numel() / region.numel()      # over S x S
     return ((x - y).abs().mean() + k * extra) / (1 + k * region.mean())
+
+
+def frame_region(x: torch.Tensor, x_cf: torch.Tensor, scale: float = 0.1) -> torch.Tensor:
+    """``(B, 1, S, S)`` in [0, 1]: where frames ``x`` (B, C, S, S) and their counterfactuals
+    ``x_cf`` (the same faces with one expression redrawn) differ, 1 from a change of ``scale``
+    up.  Unlike :func:`~deepfake_lab.data.expression_region.expression_region`, a prior over
+    all faces, this is the very pixels of each frame: a frown's two creases, not the mouth's
+    neighbourhood."""
+    return ((x - x_cf).abs().amax(1, keepdim=True) / scale).clamp(max=1)
 
 
 def counterfactual_loss(out: torch.Tensor, out_cf: torch.Tensor, x: torch.Tensor,
@@ -254,8 +271,13 @@ class CGANTraining(Recipe):
         # Where expressions show (1) and where they do not (0): the anchor lets go there by
         # ``anchor_release`` and the reconstruction counts ``1 + rec_focus`` times (S, S).
         self.region: torch.Tensor | None = None
-        if self.hp.w_cf and not (self.model.encoder is not None and self.hp.w_rec > 0):
-            raise ValueError("w_cf compares reconstructions: it needs an encoder and w_rec > 0")
+        if ((self.hp.w_cf or self.hp.frame_focus)
+                and not (self.model.encoder is not None and self.hp.w_rec > 0)):
+            raise ValueError("w_cf and frame_focus weigh reconstructions: each needs an "
+                             "encoder and w_rec > 0")
+        if self.hp.frame_focus < 0 or (self.hp.frame_focus and self.hp.rec_focus):
+            raise ValueError("frame_focus must be >= 0 and replaces rec_focus's map (give one), "
+                             f"got {self.hp.frame_focus} and {self.hp.rec_focus}")
         # The expressions ``focus_on`` names (all four when empty), checked.
         self.focus_names = expression_names(tuple(n.strip() for n in self.hp.focus_on.split(",")
                                                   if n.strip()))
@@ -278,7 +300,8 @@ class CGANTraining(Recipe):
         stream = SynthFacesStream(self.people, self.train_idx, batch_size=self.hp.batch,
                                   size=self.cfg.size, seed=self.hp.seed, rank=rank,
                                   world_size=world_size, device=self.render_device,
-                                  counterfactual=self.focus_names if self.hp.w_cf else ())
+                                  counterfactual=self.focus_names
+                                  if self.hp.w_cf or self.hp.frame_focus else ())
         return stream.batches(start)
 
     def _latent(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -324,6 +347,9 @@ class CGANTraining(Recipe):
                 extra["g_aux"] = g_aux.detach()
             if rec is None:
                 g_rec = torch.zeros((), device=x.device)
+            elif self.hp.frame_focus:   # the pixels where this frame's expression shows
+                g_rec = focused_l1(rec, x, 1 + self.hp.frame_focus * frame_region(
+                    x, batch["image_cf"].to(self.device)))
             elif self.hp.rec_blur:    # ... compared blurred there: a line 1 px off counts
                 g_rec = blurred_focus_l1(rec, x, self.region.to(x.device), self.hp.rec_focus,
                                          self.hp.rec_blur)
